@@ -1,0 +1,1 @@
+/* hostapi.c: not written yet. */

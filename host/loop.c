@@ -1,0 +1,1 @@
+/* loop.c: not written yet. */

@@ -1,0 +1,1 @@
+/* lua_api.c: not written yet. */

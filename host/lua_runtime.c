@@ -1,0 +1,1 @@
+/* lua_runtime.c: not written yet. */

@@ -1,0 +1,1 @@
+/* market.c: not written yet. */

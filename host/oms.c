@@ -1,0 +1,1 @@
+/* oms.c: not written yet. */

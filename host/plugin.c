@@ -1,0 +1,1 @@
+/* plugin.c: not written yet. */

@@ -1,0 +1,1 @@
+/* risk.c: not written yet. */

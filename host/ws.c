@@ -1,0 +1,1 @@
+/* ws.c: not written yet. */
