@@ -1,1 +1,1357 @@
-/* engine.c: not written yet. */
+/* The engine: the hub that owns everything and routes every event (see engine.h). */
+#include "engine.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "lua_runtime.h"
+
+#define ACK_TIMEOUT_NS (5LL * 1000000000)   /* SENT without an answer -> UNKNOWN */
+#define WATCHDOG_NS (1LL * 1000000000)
+#define BACKTEST_FLUSH_EVERY 4096          /* loop iterations between store commits */
+
+typedef union ks_any_event {
+    ks_event_t hdr;
+    ks_bbo_t bbo;
+    ks_book_t book;
+    ks_trade_t trade;
+    ks_ticker_t ticker;
+    ks_oracle_t oracle;
+    ks_liquidation_t liq;
+    ks_order_update_t order;
+    ks_fill_t fill;
+    ks_position_t pos;
+    ks_balance_t bal;
+    ks_funding_t funding;
+    ks_conn_t conn;
+    ks_sync_done_t sync;
+    ks_transfer_result_t xfer;
+    ks_instrument_event_t inst;
+} ks_any_event_t;
+
+typedef struct qent {
+    ks_any_event_t ev;
+    uint32_t lv_off; /* book levels: offset into the batch's level array */
+} qent_t;
+
+typedef struct evbatch {
+    qent_t *q;
+    size_t n, cap;
+    ks_level_t *lv;
+    size_t n_lv, cap_lv;
+} evbatch_t;
+
+typedef struct sub_list {
+    int *strats;
+    int n, cap;
+} sub_list_t;
+
+typedef struct pending_sub {
+    int strat;
+    uint32_t venue;
+    char symbol[KS_SYMBOL_LEN];
+} pending_sub_t;
+
+struct ks_engine {
+    const ks_config_t *cfg;
+    bool backtest, check_only;
+    char state_dir[1024];
+    char db_path[1100];
+    int lock_fd;
+    ks_loop_t *loop;
+    ks_http_t *http;
+    ks_wsctx_t *ws;
+    ks_store_t *store;
+    ks_plugin_set_t *plugins;
+    ks_market_t market;
+    ks_oms_t oms;
+    ks_venue_t *venues;
+    int n_venues;
+    ks_riskmod_t *risk;
+    int n_risk;
+    ks_strategy_t **strats;
+    int n_strats;
+    /* event queue, double-buffered: emits during a drain go to the next batch */
+    evbatch_t cur, next;
+    bool drain_posted;
+    uint64_t seq;
+    uint64_t next_req; /* fetch request ids */
+    uint64_t counts[KS_EV_TYPE_MAX + 1];
+    /* subscriptions */
+    sub_list_t *subs; /* by instrument id */
+    int32_t n_subs;
+    pending_sub_t *pending;
+    int n_pending, cap_pending;
+    /* run state */
+    uint64_t watchdog_timer, status_timer;
+    uint64_t iterations_since_flush;
+    bool blocked; /* kill switch / risk: no new entries */
+    int exit_code;
+    int64_t run_start_ns;
+    uint64_t last_status_events;
+};
+
+/* ---- small helpers ---------------------------------------------------------------- */
+
+static int mkdir_p(const char *path)
+{
+    char tmp[1024];
+    ks_strlcpy(tmp, path, sizeof(tmp));
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p == '/') {
+            *p = '\0';
+            if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
+                return -1;
+            *p = '/';
+        }
+    }
+    return mkdir(tmp, 0755) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+static int64_t wall(ks_engine_t *eng)
+{
+    return ks_loop_wall_ns(eng->loop);
+}
+
+void ks_engine_journal(ks_engine_t *eng, const char *kind, const char *subject,
+                       const char *detail_json)
+{
+    if (eng->store)
+        ks_store_event(eng->store, wall(eng), kind, subject, detail_json);
+}
+
+/* ---- accessors ---------------------------------------------------------------------- */
+
+ks_loop_t *ks_engine_loop(ks_engine_t *eng)
+{
+    return eng->loop;
+}
+
+ks_market_t *ks_engine_market(ks_engine_t *eng)
+{
+    return &eng->market;
+}
+
+ks_oms_t *ks_engine_oms(ks_engine_t *eng)
+{
+    return &eng->oms;
+}
+
+ks_store_t *ks_engine_store(ks_engine_t *eng)
+{
+    return eng->store;
+}
+
+const ks_config_t *ks_engine_config(ks_engine_t *eng)
+{
+    return eng->cfg;
+}
+
+bool ks_engine_is_backtest(const ks_engine_t *eng)
+{
+    return eng->backtest;
+}
+
+const char *ks_engine_db_path(const ks_engine_t *eng)
+{
+    return eng->db_path;
+}
+
+int ks_engine_n_strategies(const ks_engine_t *eng)
+{
+    return eng->n_strats;
+}
+
+ks_strategy_t *ks_engine_strategy(ks_engine_t *eng, int idx)
+{
+    return idx >= 0 && idx < eng->n_strats ? eng->strats[idx] : NULL;
+}
+
+ks_venue_t *ks_engine_venue(ks_engine_t *eng, uint32_t id)
+{
+    return id < (uint32_t)eng->n_venues ? &eng->venues[id] : NULL;
+}
+
+int ks_engine_venue_by_name(ks_engine_t *eng, const char *name)
+{
+    if (!name)
+        return -1;
+    for (int i = 0; i < eng->n_venues; i++)
+        if (strcmp(eng->venues[i].name, name) == 0)
+            return i;
+    return -1;
+}
+
+uint64_t ks_engine_event_count(const ks_engine_t *eng)
+{
+    return eng->seq;
+}
+
+uint64_t ks_engine_event_count_type(const ks_engine_t *eng, int type)
+{
+    return type >= 0 && type <= KS_EV_TYPE_MAX ? eng->counts[type] : 0;
+}
+
+ks_http_t *ks_engine_http(ks_engine_t *eng)
+{
+    return eng->http;
+}
+
+ks_wsctx_t *ks_engine_ws(ks_engine_t *eng)
+{
+    return eng->ws;
+}
+
+int32_t ks_engine_find_inst(ks_engine_t *eng, uint32_t venue, const char *symbol)
+{
+    return ks_market_find(&eng->market, venue, symbol);
+}
+
+/* ---- portfolio view for risk plugins ------------------------------------------------ */
+
+typedef struct pf_impl {
+    ks_portfolio_t pub;
+    ks_engine_t *eng;
+} pf_impl_t;
+
+static ks_engine_t *pf_eng(const ks_portfolio_t *pf)
+{
+    return ((const pf_impl_t *)pf)->eng;
+}
+
+static int strat_index(ks_engine_t *eng, const char *name)
+{
+    if (!name)
+        return -2;
+    for (int i = 0; i < eng->n_strats; i++)
+        if (strcmp(ks_strategy_name(eng->strats[i]), name) == 0)
+            return i;
+    return -3;
+}
+
+static int64_t pf_now(const ks_portfolio_t *pf)
+{
+    return ks_loop_now_ns(pf_eng(pf)->loop);
+}
+
+static ks_dec_t pf_position(const ks_portfolio_t *pf, const char *strategy, int32_t inst)
+{
+    ks_engine_t *eng = pf_eng(pf);
+    int s = strat_index(eng, strategy);
+    if (s == -2)
+        return ks_oms_total_position(&eng->oms, inst);
+    return s >= 0 ? ks_oms_position(&eng->oms, s, inst)->qty : KS_DEC_ZERO;
+}
+
+static int pf_open_positions(const ks_portfolio_t *pf, const char *strategy)
+{
+    ks_engine_t *eng = pf_eng(pf);
+    int s = strat_index(eng, strategy), n = 0;
+    for (int32_t i = 0; i < eng->market.n; i++) {
+        ks_dec_t q = s == -2 ? ks_oms_total_position(&eng->oms, i)
+                     : s >= 0 ? ks_oms_position(&eng->oms, s, i)->qty
+                              : KS_DEC_ZERO;
+        n += !ks_dec_is_zero(q);
+    }
+    return n;
+}
+
+static ks_dec_t pf_gross_notional(const ks_portfolio_t *pf, const char *strategy)
+{
+    ks_engine_t *eng = pf_eng(pf);
+    int s = strat_index(eng, strategy);
+    ks_dec_t total = KS_DEC_ZERO;
+    for (int32_t i = 0; i < eng->market.n; i++) {
+        ks_dec_t q = s == -2 ? ks_oms_total_position(&eng->oms, i)
+                     : s >= 0 ? ks_oms_position(&eng->oms, s, i)->qty
+                              : KS_DEC_ZERO;
+        ks_dec_t mark, n;
+        if (!ks_dec_is_zero(q) && ks_market_mark(&eng->market, i, &mark) &&
+            ks_dec_mul_round(ks_dec_abs(q), mark, 8, KS_ROUND_HALF_EVEN, &n) == KS_OK)
+            ks_dec_add(total, n, &total);
+    }
+    return total;
+}
+
+static ks_dec_t pf_equity(const ks_portfolio_t *pf, const char *strategy)
+{
+    ks_engine_t *eng = pf_eng(pf);
+    ks_dec_t eq = KS_DEC_ZERO;
+    for (int s = 0; s < eng->n_strats; s++) {
+        if (strategy && strcmp(ks_strategy_name(eng->strats[s]), strategy) != 0)
+            continue;
+        ks_acct_totals_t t;
+        ks_strat_acct_t *a = ks_oms_account(&eng->oms, s);
+        ks_oms_totals(&eng->oms, s, &t);
+        ks_dec_add(eq, a->capital, &eq);
+        ks_dec_add(eq, t.realized, &eq);
+        ks_dec_add(eq, t.unrealized, &eq);
+        ks_dec_add(eq, t.funding, &eq);
+        ks_dec_sub(eq, t.fees, &eq);
+    }
+    return eq;
+}
+
+static int pf_market(const ks_portfolio_t *pf, int32_t inst, ks_market_view_t *out)
+{
+    ks_engine_t *eng = pf_eng(pf);
+    if (!ks_market_inst(&eng->market, inst))
+        return KS_ENOENT;
+    ks_market_view(&eng->market, inst, out);
+    return KS_OK;
+}
+
+static int pf_instrument(const ks_portfolio_t *pf, int32_t inst, ks_instrument_t *out)
+{
+    const ks_inst_rec_t *r = ks_market_inst(&pf_eng(pf)->market, inst);
+    if (!r)
+        return KS_ENOENT;
+    *out = r->spec;
+    return KS_OK;
+}
+
+static ks_dec_t pf_open_order_qty(const ks_portfolio_t *pf, const char *strategy, int32_t inst)
+{
+    ks_engine_t *eng = pf_eng(pf);
+    int s = strat_index(eng, strategy);
+    return s >= 0 ? ks_oms_open_qty(&eng->oms, s, inst) : KS_DEC_ZERO;
+}
+
+static const ks_portfolio_api_t pf_api = {
+    .struct_size = sizeof(ks_portfolio_api_t),
+    .now_ns = pf_now,
+    .position = pf_position,
+    .open_positions = pf_open_positions,
+    .gross_notional = pf_gross_notional,
+    .equity = pf_equity,
+    .market = pf_market,
+    .instrument = pf_instrument,
+    .open_order_qty = pf_open_order_qty,
+};
+
+static void pf_init(pf_impl_t *pf, ks_engine_t *eng)
+{
+    pf->pub.api = &pf_api;
+    pf->eng = eng;
+}
+
+/* ---- subscriptions ---------------------------------------------------------------- */
+
+static int sub_add(ks_engine_t *eng, int32_t inst, int strat)
+{
+    if (inst >= eng->n_subs) {
+        int32_t n = inst + 64;
+        sub_list_t *ns = realloc(eng->subs, (size_t)n * sizeof(*ns));
+        if (!ns)
+            return KS_ENOMEM;
+        memset(ns + eng->n_subs, 0, (size_t)(n - eng->n_subs) * sizeof(*ns));
+        eng->subs = ns;
+        eng->n_subs = n;
+    }
+    sub_list_t *l = &eng->subs[inst];
+    for (int i = 0; i < l->n; i++)
+        if (l->strats[i] == strat)
+            return KS_OK;
+    if (l->n == l->cap) {
+        int nc = l->cap ? l->cap * 2 : 4;
+        int *na = realloc(l->strats, (size_t)nc * sizeof(*na));
+        if (!na)
+            return KS_ENOMEM;
+        l->strats = na;
+        l->cap = nc;
+    }
+    l->strats[l->n++] = strat;
+    ks_venue_t *v = ks_engine_venue(eng, ks_market_inst(&eng->market, inst)->venue);
+    if (v && v->open)
+        v->ops->subscribe(v->self, inst, ks_strategy_channels(eng->strats[strat]));
+    return KS_OK;
+}
+
+int ks_engine_subscribe(ks_engine_t *eng, int strat, uint32_t venue, const char *symbol)
+{
+    int32_t inst = ks_market_find(&eng->market, venue, symbol);
+    if (inst >= 0)
+        return sub_add(eng, inst, strat);
+    /* Not registered yet (venues may list instruments asynchronously): remember. */
+    if (eng->n_pending == eng->cap_pending) {
+        int nc = eng->cap_pending ? eng->cap_pending * 2 : 16;
+        pending_sub_t *np = realloc(eng->pending, (size_t)nc * sizeof(*np));
+        if (!np)
+            return KS_ENOMEM;
+        eng->pending = np;
+        eng->cap_pending = nc;
+    }
+    pending_sub_t *p = &eng->pending[eng->n_pending++];
+    p->strat = strat;
+    p->venue = venue;
+    ks_strlcpy(p->symbol, symbol, sizeof(p->symbol));
+    return KS_OK;
+}
+
+static void resolve_pending(ks_engine_t *eng, uint32_t venue, int32_t inst, const char *symbol)
+{
+    for (int i = 0; i < eng->n_pending;) {
+        pending_sub_t *p = &eng->pending[i];
+        if (p->venue == venue && strcmp(p->symbol, symbol) == 0) {
+            int strat = p->strat;
+            eng->pending[i] = eng->pending[--eng->n_pending];
+            sub_add(eng, inst, strat);
+        } else {
+            i++;
+        }
+    }
+}
+
+/* ---- event queue -------------------------------------------------------------------- */
+
+static size_t event_size(int type)
+{
+    switch ((ks_event_type_t)type) {
+    case KS_EV_BBO: return sizeof(ks_bbo_t);
+    case KS_EV_BOOK: return sizeof(ks_book_t);
+    case KS_EV_TRADE: return sizeof(ks_trade_t);
+    case KS_EV_TICKER: return sizeof(ks_ticker_t);
+    case KS_EV_ORACLE: return sizeof(ks_oracle_t);
+    case KS_EV_LIQUIDATION: return sizeof(ks_liquidation_t);
+    case KS_EV_ORDER: return sizeof(ks_order_update_t);
+    case KS_EV_FILL: return sizeof(ks_fill_t);
+    case KS_EV_POSITION: return sizeof(ks_position_t);
+    case KS_EV_BALANCE: return sizeof(ks_balance_t);
+    case KS_EV_FUNDING: return sizeof(ks_funding_t);
+    case KS_EV_CONN: return sizeof(ks_conn_t);
+    case KS_EV_INSTRUMENT: return sizeof(ks_instrument_event_t);
+    case KS_EV_SYNC_DONE: return sizeof(ks_sync_done_t);
+    case KS_EV_TRANSFER: return sizeof(ks_transfer_result_t);
+    }
+    return 0;
+}
+
+static void drain(ks_loop_t *loop, void *ud);
+
+static int enqueue(ks_engine_t *eng, uint32_t venue, const ks_event_t *ev)
+{
+    size_t size = event_size(ev->type);
+    evbatch_t *b = &eng->next;
+    if (!size || ev->struct_size < sizeof(ks_event_t))
+        return KS_EINVAL;
+    if (b->n == b->cap) {
+        size_t nc = b->cap ? b->cap * 2 : 256;
+        qent_t *nq = realloc(b->q, nc * sizeof(*nq));
+        if (!nq)
+            return KS_ENOMEM;
+        b->q = nq;
+        b->cap = nc;
+    }
+    qent_t *e = &b->q[b->n];
+    size_t n = ev->struct_size < size ? ev->struct_size : size;
+    memcpy(&e->ev, ev, n);
+    if (n < size)
+        memset((char *)&e->ev + n, 0, size - n);
+    e->ev.hdr.struct_size = (uint32_t)size;
+    e->ev.hdr.venue = venue;
+    if (!e->ev.hdr.recv_ns)
+        e->ev.hdr.recv_ns = ks_loop_now_ns(eng->loop);
+    if (ev->type == KS_EV_BOOK) {
+        const ks_book_t *bk = (const ks_book_t *)ev;
+        size_t need = (size_t)bk->n_bids + bk->n_asks;
+        if (b->n_lv + need > b->cap_lv) {
+            size_t nc = b->cap_lv ? b->cap_lv : 256;
+            while (nc < b->n_lv + need)
+                nc *= 2;
+            ks_level_t *nl = realloc(b->lv, nc * sizeof(*nl));
+            if (!nl)
+                return KS_ENOMEM;
+            b->lv = nl;
+            b->cap_lv = nc;
+        }
+        e->lv_off = (uint32_t)b->n_lv;
+        if (bk->n_bids)
+            memcpy(b->lv + b->n_lv, bk->bids, bk->n_bids * sizeof(ks_level_t));
+        if (bk->n_asks)
+            memcpy(b->lv + b->n_lv + bk->n_bids, bk->asks, bk->n_asks * sizeof(ks_level_t));
+        b->n_lv += need;
+    }
+    b->n++;
+    if (!eng->drain_posted) {
+        eng->drain_posted = true;
+        ks_loop_post(eng->loop, drain, eng);
+    }
+    return KS_OK;
+}
+
+int ks_engine_emit(ks_engine_t *eng, struct ks_host *h, const ks_event_t *ev)
+{
+    if (!ev || h->kind != KS_PLUGIN_EXCHANGE)
+        return KS_EINVAL;
+    if (ev->type == KS_EV_INSTRUMENT)
+        return KS_EINVAL; /* the host emits those itself */
+    int rc = enqueue(eng, (uint32_t)h->index, ev);
+    if (rc != KS_OK)
+        ks_log_error(h->component, "event of type %d dropped: %s", ev->type, ks_strerror(rc));
+    return rc;
+}
+
+static void notify_strategy(ks_engine_t *eng, int strat, const ks_event_t *ev)
+{
+    if (strat >= 0 && strat < eng->n_strats && ks_strategy_enabled(eng->strats[strat]))
+        ks_strategy_dispatch(eng->strats[strat], ev);
+}
+
+static void risk_on_event(ks_engine_t *eng, const ks_event_t *ev)
+{
+    pf_impl_t pf;
+    if (!eng->n_risk)
+        return;
+    pf_init(&pf, eng);
+    for (int i = 0; i < eng->n_risk; i++)
+        if (eng->risk[i].ops->on_event)
+            eng->risk[i].ops->on_event(eng->risk[i].self, ev, &pf.pub);
+}
+
+static void on_balance(ks_engine_t *eng, const ks_balance_t *b)
+{
+    ks_venue_t *v = ks_engine_venue(eng, b->hdr.venue);
+    char key[KS_ASSET_LEN + 8];
+    void *val;
+    if (!v)
+        return;
+    snprintf(key, sizeof(key), "%u\x1f%s", b->wallet, b->asset);
+    if (!ks_strmap_get(&v->balances, key, &val)) {
+        val = malloc(sizeof(ks_balance_t));
+        if (!val || ks_strmap_put(&v->balances, key, val) != KS_OK) {
+            free(val);
+            return;
+        }
+    }
+    memcpy(val, b, sizeof(*b));
+}
+
+const ks_balance_t *ks_engine_balance(ks_engine_t *eng, uint32_t venue, int wallet,
+                                      const char *asset)
+{
+    ks_venue_t *v = ks_engine_venue(eng, venue);
+    char key[KS_ASSET_LEN + 8];
+    void *val;
+    if (!v)
+        return NULL;
+    snprintf(key, sizeof(key), "%u\x1f%s", wallet, asset);
+    return ks_strmap_get(&v->balances, key, &val) ? val : NULL;
+}
+
+static void dispatch(ks_engine_t *eng, ks_event_t *ev)
+{
+    ks_venue_t *v = ks_engine_venue(eng, ev->venue);
+    const char *vname = v ? v->name : "";
+    int64_t w = wall(eng);
+
+    ev->seq = ++eng->seq;
+    if (ev->type <= KS_EV_TYPE_MAX)
+        eng->counts[ev->type]++;
+    switch ((ks_event_type_t)ev->type) {
+    case KS_EV_BBO:
+    case KS_EV_BOOK:
+    case KS_EV_TRADE:
+    case KS_EV_TICKER:
+    case KS_EV_ORACLE:
+    case KS_EV_LIQUIDATION: {
+        if (!ks_market_inst(&eng->market, ev->inst))
+            return;
+        ks_market_apply(&eng->market, ev);
+        risk_on_event(eng, ev);
+        if (ev->inst < eng->n_subs) {
+            sub_list_t *l = &eng->subs[ev->inst];
+            for (int i = 0; i < l->n; i++)
+                notify_strategy(eng, l->strats[i], ev);
+        }
+        return;
+    }
+    case KS_EV_ORDER: {
+        ks_order_update_t *u = (ks_order_update_t *)ev;
+        bool changed;
+        ks_order_t *o = ks_oms_on_order(&eng->oms, u, w, &changed);
+        if (!o) {
+            ks_log_warn("engine", "order update for unknown client id %s on %s (status %s)",
+                        u->cloid, vname, ks_order_status_name(u->status));
+            return;
+        }
+        if (!changed)
+            return;
+        ev->inst = o->inst;
+        risk_on_event(eng, ev);
+        notify_strategy(eng, o->strat, ev);
+        return;
+    }
+    case KS_EV_FILL: {
+        ks_fill_t *f = (ks_fill_t *)ev;
+        bool dup;
+        ks_order_t *o = ks_oms_on_fill(&eng->oms, f, vname, w, &dup);
+        if (!o) {
+            ks_log_warn("engine", "fill for unknown client id %s on %s", f->cloid, vname);
+            return;
+        }
+        if (dup)
+            return;
+        ev->inst = o->inst;
+        risk_on_event(eng, ev);
+        notify_strategy(eng, o->strat, ev);
+        if (o->strat >= 0 && ks_strategy_enabled(eng->strats[o->strat]))
+            ks_strategy_position_changed(eng->strats[o->strat], o->inst);
+        return;
+    }
+    case KS_EV_FUNDING:
+        ks_oms_on_funding(&eng->oms, (ks_funding_t *)ev, vname, w);
+        risk_on_event(eng, ev);
+        return;
+    case KS_EV_BALANCE:
+        on_balance(eng, (ks_balance_t *)ev);
+        risk_on_event(eng, ev);
+        return;
+    case KS_EV_POSITION:
+        risk_on_event(eng, ev);
+        return;
+    case KS_EV_CONN: {
+        ks_conn_t *c = (ks_conn_t *)ev;
+        if (v)
+            v->up = c->state == KS_CONN_UP;
+        ks_log_info("engine", "venue %s: %s%s%s", vname,
+                    c->state == KS_CONN_UP           ? "up"
+                    : c->state == KS_CONN_CONNECTING ? "connecting"
+                    : c->state == KS_CONN_RESYNCING  ? "resyncing"
+                                                     : "down",
+                    c->detail[0] ? ": " : "", c->detail);
+        risk_on_event(eng, ev);
+        return;
+    }
+    case KS_EV_INSTRUMENT:
+    case KS_EV_SYNC_DONE:
+    case KS_EV_TRANSFER:
+        risk_on_event(eng, ev);
+        return;
+    }
+}
+
+static void drain(ks_loop_t *loop, void *ud)
+{
+    ks_engine_t *eng = ud;
+    eng->drain_posted = false;
+    while (eng->next.n) {
+        /* Swap: events emitted while this batch is dispatched go to the next one. */
+        evbatch_t tmp = eng->cur;
+        eng->cur = eng->next;
+        eng->next = tmp;
+        eng->next.n = 0;
+        eng->next.n_lv = 0;
+        for (size_t i = 0; i < eng->cur.n; i++) {
+            qent_t *e = &eng->cur.q[i];
+            if (e->ev.hdr.type == KS_EV_BOOK) {
+                e->ev.book.bids = eng->cur.lv + e->lv_off;
+                e->ev.book.asks = eng->cur.lv + e->lv_off + e->ev.book.n_bids;
+            }
+            dispatch(eng, &e->ev.hdr);
+        }
+        eng->cur.n = 0;
+        eng->cur.n_lv = 0;
+    }
+}
+
+/* ---- instruments -------------------------------------------------------------------- */
+
+int ks_engine_instrument_upsert(ks_engine_t *eng, struct ks_host *h, const ks_instrument_t *in,
+                                int32_t *id)
+{
+    bool is_new, changed;
+    int rc = ks_market_upsert(&eng->market, (uint32_t)h->index, in, id, &is_new, &changed);
+    if (rc != KS_OK)
+        return rc;
+    const ks_inst_rec_t *r = ks_market_inst(&eng->market, *id);
+    if (is_new) {
+        resolve_pending(eng, (uint32_t)h->index, *id, r->symbol);
+    } else if (changed) {
+        char detail[200];
+        snprintf(detail, sizeof(detail), "{\"symbol\":\"%s\",\"spec_version\":%u}", r->symbol,
+                 r->spec.spec_version);
+        ks_log_warn("engine", "instrument %s on %s changed its spec (version %u)", r->symbol,
+                    h->name, r->spec.spec_version);
+        ks_engine_journal(eng, "instrument.changed", h->name, detail);
+    }
+    if (changed) {
+        ks_instrument_event_t ev;
+        KS_EVENT_INIT(&ev, KS_EV_INSTRUMENT);
+        ev.hdr.inst = *id;
+        ev.spec_version = r->spec.spec_version;
+        ev.changed = is_new ? 0 : 1;
+        enqueue(eng, (uint32_t)h->index, &ev.hdr);
+    }
+    return KS_OK;
+}
+
+/* ---- the order path ------------------------------------------------------------------ */
+
+static int refuse(char *err, size_t err_len, const char *fmt, ...) KS_PRINTF(3, 4);
+static int refuse(char *err, size_t err_len, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, err_len, fmt, ap);
+    va_end(ap);
+    return KS_EREJECT;
+}
+
+/* Rounds price and quantity onto the instrument's grid and checks the venue's minimums.
+ * Prices round against the strategy (a buy never pays more than asked, a sell never
+ * receives less); quantities round down. */
+static int shape_intent(ks_engine_t *eng, ks_order_intent_t *in, char *err, size_t err_len)
+{
+    const ks_inst_rec_t *r = ks_market_inst(&eng->market, in->inst);
+    const ks_instrument_t *s = &r->spec;
+    char a[KS_DEC_STRLEN], b[KS_DEC_STRLEN];
+
+    if (s->lot_size.mant > 0 &&
+        ks_dec_quantize(in->qty, s->lot_size, KS_ROUND_FLOOR, &in->qty) != KS_OK)
+        return refuse(err, err_len, "qty out of range");
+    if (in->type == KS_ORD_LIMIT && s->tick_size.mant > 0 &&
+        ks_dec_quantize(in->price, s->tick_size,
+                        in->side == KS_SIDE_BUY ? KS_ROUND_FLOOR : KS_ROUND_CEIL,
+                        &in->price) != KS_OK)
+        return refuse(err, err_len, "price out of range");
+    if (ks_dec_sign(in->qty) <= 0 || ks_dec_cmp(in->qty, s->min_qty) < 0) {
+        ks_dec_format(in->qty, a, sizeof(a));
+        ks_dec_format(s->min_qty, b, sizeof(b));
+        return refuse(err, err_len, "qty %s (after rounding to lot) is below the minimum %s of %s",
+                      a, b, r->symbol);
+    }
+    if (s->max_qty.mant > 0 && ks_dec_cmp(in->qty, s->max_qty) > 0) {
+        ks_dec_format(s->max_qty, b, sizeof(b));
+        return refuse(err, err_len, "qty above the maximum %s of %s", b, r->symbol);
+    }
+    ks_dec_t ref = in->price;
+    if (in->type == KS_ORD_MARKET) {
+        const ks_mkt_t *k = ks_market_state(&eng->market, in->inst);
+        ref = in->side == KS_SIDE_BUY ? k->ask_px : k->bid_px;
+        if (ref.mant <= 0 && !ks_market_mark(&eng->market, in->inst, &ref))
+            return refuse(err, err_len, "no price yet for %s: a market order needs a quote",
+                          r->symbol);
+    }
+    in->ref_price = ref;
+    ks_dec_t notional;
+    if (s->min_notional.mant > 0 && !in->reduce_only &&
+        ks_dec_mul_round(in->qty, ref, 8, KS_ROUND_HALF_EVEN, &notional) == KS_OK &&
+        ks_dec_cmp(notional, s->min_notional) < 0) {
+        ks_dec_format(notional, a, sizeof(a));
+        ks_dec_format(s->min_notional, b, sizeof(b));
+        return refuse(err, err_len, "notional %s is below the minimum %s of %s", a, b, r->symbol);
+    }
+    return KS_OK;
+}
+
+/* Runs the risk chain in configured order. */
+static int run_risk(ks_engine_t *eng, ks_order_intent_t *in, char *err, size_t err_len)
+{
+    pf_impl_t pf;
+    pf_init(&pf, eng);
+    for (int i = 0; i < eng->n_risk; i++) {
+        ks_riskmod_t *rm = &eng->risk[i];
+        ks_risk_decision_t d;
+        KS_INIT(&d);
+        d.verdict = KS_RISK_ALLOW;
+        rm->ops->check(rm->self, in, &pf.pub, &d);
+        if (d.verdict == KS_RISK_ALLOW)
+            continue;
+        char detail[400];
+        char q[KS_DEC_STRLEN];
+        ks_dec_format(d.verdict == KS_RISK_RESIZE ? d.qty : in->qty, q, sizeof(q));
+        snprintf(detail, sizeof(detail),
+                 "{\"module\":\"%s\",\"verdict\":\"%s\",\"qty\":\"%s\",\"reason\":\"%s\"}",
+                 rm->name, d.verdict == KS_RISK_RESIZE ? "resize" : "reject", q, d.reason);
+        ks_engine_journal(eng, "risk.decision", in->strategy, detail);
+        if (d.verdict == KS_RISK_REJECT) {
+            ks_log_info("risk", "%s: %s rejected: %s", rm->name, in->strategy, d.reason);
+            return refuse(err, err_len, "risk.%s: %s", rm->name, d.reason);
+        }
+        if (d.verdict == KS_RISK_RESIZE) {
+            if (ks_dec_sign(d.qty) <= 0 || ks_dec_cmp(d.qty, in->qty) > 0)
+                return refuse(err, err_len, "risk.%s: invalid resize", rm->name);
+            ks_log_info("risk", "%s: %s resized to %s: %s", rm->name, in->strategy, q, d.reason);
+            in->qty = d.qty;
+        }
+    }
+    return KS_OK;
+}
+
+static void fill_cmd(const ks_order_t *o, ks_order_cmd_t *cmd)
+{
+    KS_INIT(cmd);
+    cmd->inst = o->inst;
+    ks_strlcpy(cmd->cloid, o->rec.cloid, sizeof(cmd->cloid));
+    cmd->side = o->rec.side;
+    cmd->type = o->rec.type;
+    cmd->tif = o->rec.tif;
+    cmd->reduce_only = o->rec.reduce_only;
+    cmd->price = o->rec.price;
+    cmd->qty = o->rec.qty;
+}
+
+/* Creates (write-ahead) and sends one order. */
+static int place(ks_engine_t *eng, int strat, ks_order_intent_t *in, char *cloid, char *err,
+                 size_t err_len)
+{
+    const ks_inst_rec_t *r = ks_market_inst(&eng->market, in->inst);
+    ks_venue_t *v = ks_engine_venue(eng, r->venue);
+    ks_order_t *o;
+    int rc;
+
+    if (!v || !v->open)
+        return refuse(err, err_len, "venue is not open");
+    rc = ks_oms_create(&eng->oms, strat, v->id, v->name, in->inst, in, wall(eng), &o);
+    if (rc != KS_OK)
+        return refuse(err, err_len, "cannot record the order: %s", ks_strerror(rc));
+    if (cloid)
+        ks_strlcpy(cloid, o->rec.cloid, KS_CLOID_LEN);
+    ks_order_cmd_t cmd;
+    fill_cmd(o, &cmd);
+    ks_oms_sent(&eng->oms, o, ks_loop_now_ns(eng->loop), wall(eng));
+    rc = v->ops->place(v->self, &cmd);
+    if (rc != KS_OK) {
+        char reason[KS_REASON_LEN];
+        snprintf(reason, sizeof(reason), "venue refused to send: %s", ks_strerror(rc));
+        ks_oms_send_failed(&eng->oms, o, KS_REJ_OTHER, reason, wall(eng));
+        return refuse(err, err_len, "%s", reason);
+    }
+    return KS_OK;
+}
+
+int ks_engine_submit(ks_engine_t *eng, int strat, const ks_order_intent_t *intent, char *cloid,
+                     char *err, size_t err_len)
+{
+    ks_order_intent_t in = *intent;
+    int rc;
+    if (!ks_market_inst(&eng->market, in.inst))
+        return refuse(err, err_len, "unknown instrument");
+    if (eng->blocked && !in.reduce_only)
+        return refuse(err, err_len, "new entries are blocked (kill switch or risk)");
+    if ((rc = shape_intent(eng, &in, err, err_len)) != KS_OK)
+        return rc;
+    if ((rc = run_risk(eng, &in, err, err_len)) != KS_OK)
+        return rc;
+    return place(eng, strat, &in, cloid, err, err_len);
+}
+
+int ks_engine_cancel(ks_engine_t *eng, int strat, const char *cloid, char *err, size_t err_len)
+{
+    ks_order_t *o = ks_oms_find(&eng->oms, cloid);
+    if (!o || (strat != -2 && o->strat != strat))
+        return refuse(err, err_len, "no such order %s", cloid);
+    if (ks_order_status_is_final(o->rec.status))
+        return refuse(err, err_len, "order %s is already %s", cloid,
+                      ks_order_status_name(o->rec.status));
+    ks_venue_t *v = ks_engine_venue(eng, o->venue);
+    ks_cancel_cmd_t c;
+    KS_INIT(&c);
+    c.inst = o->inst;
+    ks_strlcpy(c.cloid, o->rec.cloid, sizeof(c.cloid));
+    ks_strlcpy(c.venue_id, o->rec.venue_id, sizeof(c.venue_id));
+    int rc = v && v->open ? v->ops->cancel(v->self, &c) : KS_ESTATE;
+    if (rc != KS_OK)
+        return refuse(err, err_len, "cancel not sent: %s", ks_strerror(rc));
+    return KS_OK;
+}
+
+typedef struct cancel_ctx {
+    ks_engine_t *eng;
+    int n;
+} cancel_ctx_t;
+
+static void cancel_one(void *ud, ks_order_t *o)
+{
+    cancel_ctx_t *c = ud;
+    char err[KS_REASON_LEN];
+    if (ks_engine_cancel(c->eng, -2, o->rec.cloid, err, sizeof(err)) == KS_OK)
+        c->n++;
+}
+
+int ks_engine_cancel_all(ks_engine_t *eng, int strat, const char *reason)
+{
+    cancel_ctx_t c = {eng, 0};
+    ks_oms_foreach_open(&eng->oms, strat, cancel_one, &c);
+    if (c.n)
+        ks_log_info("engine", "cancelled %d open order(s)%s%s", c.n, reason ? ": " : "",
+                    reason ? reason : "");
+    return c.n;
+}
+
+int ks_engine_flatten(ks_engine_t *eng, int strat, const char *reason)
+{
+    int sent = 0;
+    for (int s = (strat == -2 ? -1 : strat); s < (strat == -2 ? eng->n_strats : strat + 1); s++) {
+        for (int32_t i = 0; i < eng->market.n; i++) {
+            const ks_pos_t *p = ks_oms_position(&eng->oms, s, i);
+            if (ks_dec_is_zero(p->qty))
+                continue;
+            ks_order_intent_t in;
+            KS_INIT(&in);
+            in.strategy = s >= 0 ? ks_strategy_name(eng->strats[s]) : "host";
+            in.inst = i;
+            in.side = ks_dec_sign(p->qty) > 0 ? KS_SIDE_SELL : KS_SIDE_BUY;
+            in.type = KS_ORD_MARKET;
+            in.tif = KS_TIF_IOC;
+            in.reduce_only = ks_market_inst(&eng->market, i)->spec.kind == KS_KIND_PERP;
+            in.qty = ks_dec_abs(p->qty);
+            char err[KS_REASON_LEN];
+            /* Flattening bypasses the entry checks but still goes through write-ahead. */
+            if (place(eng, s, &in, NULL, err, sizeof(err)) == KS_OK)
+                sent++;
+            else
+                ks_log_error("engine", "flatten %s failed: %s",
+                             ks_market_inst(&eng->market, i)->symbol, err);
+        }
+    }
+    if (sent)
+        ks_log_warn("engine", "flattening: %d reduce-only market order(s) sent%s%s", sent,
+                    reason ? ": " : "", reason ? reason : "");
+    return sent;
+}
+
+int ks_engine_action(ks_engine_t *eng, struct ks_host *h, const ks_action_t *act)
+{
+    const char *reason = act->reason ? act->reason : "";
+    int strat = act->strategy ? strat_index(eng, act->strategy) : -2;
+    char detail[300];
+    snprintf(detail, sizeof(detail), "{\"action\":%u,\"reason\":\"%s\"}", act->kind, reason);
+    ks_engine_journal(eng, "risk.action", h->name, detail);
+    ks_log_warn(h->component, "requests action %u: %s", act->kind, reason);
+    switch ((ks_action_kind_t)act->kind) {
+    case KS_ACT_BLOCK_NEW:
+        eng->blocked = true;
+        return KS_OK;
+    case KS_ACT_UNBLOCK:
+        eng->blocked = false;
+        return KS_OK;
+    case KS_ACT_CANCEL_ALL:
+        ks_engine_cancel_all(eng, strat, reason);
+        return KS_OK;
+    case KS_ACT_REDUCE:
+    case KS_ACT_FLATTEN_ALL:
+        ks_engine_flatten(eng, strat, reason);
+        return KS_OK;
+    case KS_ACT_KILL:
+        eng->blocked = true;
+        ks_engine_cancel_all(eng, -2, reason);
+        ks_engine_flatten(eng, -2, reason);
+        eng->exit_code = 3;
+        ks_engine_stop(eng);
+        return KS_OK;
+    case KS_ACT_NOTIFY:
+        return KS_OK;
+    }
+    return KS_EINVAL;
+}
+
+/* An order SENT without any answer for ACK_TIMEOUT becomes UNKNOWN and the venue is asked
+ * about it by client id; it is never resent blindly. */
+typedef struct wd_ctx {
+    ks_engine_t *eng;
+    int64_t now;
+} wd_ctx_t;
+
+static void watchdog_one(void *ud, ks_order_t *o)
+{
+    wd_ctx_t *w = ud;
+    if (o->rec.status != KS_OS_SENT || w->now - o->sent_ns < ACK_TIMEOUT_NS)
+        return;
+    ks_oms_mark_unknown(&w->eng->oms, o, "no acknowledgement in time", wall(w->eng));
+    ks_log_warn("engine", "order %s unacknowledged: UNKNOWN until the venue answers",
+                o->rec.cloid);
+    ks_venue_t *v = ks_engine_venue(w->eng, o->venue);
+    if (v && v->open)
+        v->ops->fetch(v->self, KS_FETCH_ORDER, o->inst, o->rec.cloid, ++w->eng->next_req);
+}
+
+static void watchdog(ks_loop_t *loop, void *ud)
+{
+    ks_engine_t *eng = ud;
+    wd_ctx_t w = {eng, ks_loop_now_ns(loop)};
+    if (eng->oms.n_open)
+        ks_oms_foreach_open(&eng->oms, -2, watchdog_one, &w);
+}
+
+/* ---- lifecycle ---------------------------------------------------------------------- */
+
+static void flush_hook(ks_loop_t *loop, void *ud)
+{
+    ks_engine_t *eng = ud;
+    if (!eng->store)
+        return;
+    if (eng->backtest && ++eng->iterations_since_flush < BACKTEST_FLUSH_EVERY)
+        return;
+    eng->iterations_since_flush = 0;
+    ks_store_flush(eng->store);
+}
+
+static int take_lock(ks_engine_t *eng, char *err, size_t err_len)
+{
+    char path[1100];
+    snprintf(path, sizeof(path), "%s/kestrel.lock", eng->state_dir);
+    eng->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (eng->lock_fd < 0) {
+        snprintf(err, err_len, "%s: cannot open lock file: %s", path, strerror(errno));
+        return -1;
+    }
+    if (flock(eng->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        snprintf(err, err_len,
+                 "%s: another kestrel process is using this state directory (lock held)",
+                 eng->state_dir);
+        close(eng->lock_fd);
+        eng->lock_fd = -1;
+        return -1;
+    }
+    char pid[32];
+    int n = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+    if (ftruncate(eng->lock_fd, 0) == 0 && write(eng->lock_fd, pid, (size_t)n) < 0) {
+        /* the pid is informational only */
+    }
+    return 0;
+}
+
+static int open_venues(ks_engine_t *eng, char *err, size_t err_len)
+{
+    const ks_config_t *cfg = eng->cfg;
+    const char *defaults[4];
+    int nd = ks_plugin_default_dirs(defaults, 4);
+    char *dirs[32];
+    int n_dirs = 0;
+    for (int i = 0; i < cfg->n_plugin_path && n_dirs < 28; i++)
+        dirs[n_dirs++] = cfg->plugin_path[i];
+    for (int i = 0; i < nd && n_dirs < 32; i++)
+        dirs[n_dirs++] = (char *)defaults[i];
+
+    eng->venues = calloc((size_t)(cfg->n_venues ? cfg->n_venues : 1), sizeof(ks_venue_t));
+    eng->risk = calloc((size_t)(cfg->n_risk ? cfg->n_risk : 1), sizeof(ks_riskmod_t));
+    if (!eng->venues || !eng->risk) {
+        snprintf(err, err_len, "out of memory");
+        return -1;
+    }
+    for (int i = 0; i < cfg->n_venues; i++) {
+        const ks_venue_cfg_t *vc = &cfg->venues[i];
+        ks_venue_t *v = &eng->venues[i];
+        char perr[512];
+        v->id = (uint32_t)i;
+        ks_strlcpy(v->name, vc->name, sizeof(v->name));
+        eng->n_venues = i + 1;
+        v->plugin = ks_plugin_set_load(eng->plugins, vc->plugin, dirs, n_dirs, perr, sizeof(perr));
+        if (!v->plugin) {
+            snprintf(err, err_len, "venues.%s.plugin: %s", vc->name, perr);
+            return -1;
+        }
+        if (v->plugin->desc->kind != KS_PLUGIN_EXCHANGE) {
+            snprintf(err, err_len, "venues.%s.plugin: %s is not an exchange plugin", vc->name,
+                     v->plugin->path);
+            return -1;
+        }
+        v->ops = v->plugin->desc->ops;
+        ks_host_init(&v->host, eng, KS_PLUGIN_EXCHANGE, i, vc->name);
+        if (v->ops->open(ks_hostapi_table(), &v->host, vc->name, vc->config_json, &v->self, perr,
+                         sizeof(perr)) != KS_OK) {
+            snprintf(err, err_len, "venues.%s.config: %s", vc->name, perr);
+            return -1;
+        }
+        v->open = true;
+    }
+    for (int i = 0; i < cfg->n_risk; i++) {
+        const ks_risk_cfg_t *rc = &cfg->risk[i];
+        ks_riskmod_t *rm = &eng->risk[i];
+        char perr[512];
+        ks_strlcpy(rm->name, rc->name, sizeof(rm->name));
+        eng->n_risk = i + 1;
+        rm->plugin = ks_plugin_set_load(eng->plugins, rc->plugin, dirs, n_dirs, perr, sizeof(perr));
+        if (!rm->plugin) {
+            snprintf(err, err_len, "risk[%d].plugin: %s", i, perr);
+            return -1;
+        }
+        if (rm->plugin->desc->kind != KS_PLUGIN_RISK) {
+            snprintf(err, err_len, "risk[%d].plugin: %s is not a risk plugin", i,
+                     rm->plugin->path);
+            return -1;
+        }
+        rm->ops = rm->plugin->desc->ops;
+        ks_host_init(&rm->host, eng, KS_PLUGIN_RISK, i, rc->name);
+        if (rm->ops->open(ks_hostapi_table(), &rm->host, rc->name, rc->config_json, &rm->self,
+                          perr, sizeof(perr)) != KS_OK) {
+            rm->self = NULL;
+            snprintf(err, err_len, "risk[%d].config: %s", i, perr);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int64_t epoch_ms_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t log_clock(void *ud)
+{
+    return ks_loop_wall_ns(((ks_engine_t *)ud)->loop);
+}
+
+ks_engine_t *ks_engine_new(const ks_engine_opts_t *opts, char *err, size_t err_len)
+{
+    ks_engine_t *eng = calloc(1, sizeof(*eng));
+    if (!eng) {
+        snprintf(err, err_len, "out of memory");
+        return NULL;
+    }
+    eng->cfg = opts->cfg;
+    eng->backtest = opts->backtest;
+    eng->check_only = opts->check_only;
+    eng->lock_fd = -1;
+    ks_market_init(&eng->market);
+    ks_strlcpy(eng->state_dir, opts->state_dir ? opts->state_dir : "state",
+               sizeof(eng->state_dir));
+    snprintf(eng->db_path, sizeof(eng->db_path), "%s/kestrel.db", eng->state_dir);
+
+    eng->loop = ks_loop_new(opts->backtest, opts->start_wall_ns);
+    if (!eng->loop) {
+        snprintf(err, err_len, "cannot create the event loop");
+        goto fail;
+    }
+    if (eng->backtest)
+        ks_log_set_clock(log_clock, eng);
+    if (!eng->check_only) {
+        if (mkdir_p(eng->state_dir) != 0) {
+            snprintf(err, err_len, "%s: cannot create state directory: %s", eng->state_dir,
+                     strerror(errno));
+            goto fail;
+        }
+        if (take_lock(eng, err, err_len) != 0)
+            goto fail;
+        if (eng->backtest) {
+            /* A backtest starts from an empty database every time (deterministic). */
+            char p[1200];
+            unlink(eng->db_path);
+            snprintf(p, sizeof(p), "%s-wal", eng->db_path);
+            unlink(p);
+            snprintf(p, sizeof(p), "%s-shm", eng->db_path);
+            unlink(p);
+        }
+        eng->store = ks_store_open(eng->db_path, err, err_len);
+        if (!eng->store)
+            goto fail;
+    }
+    if (!eng->backtest && !eng->check_only) {
+        eng->http = ks_http_new(eng->loop);
+        eng->ws = ks_wsctx_new(eng->loop);
+        if (!eng->http || !eng->ws) {
+            snprintf(err, err_len, "cannot start the HTTP/WebSocket clients");
+            goto fail;
+        }
+    }
+    ks_oms_init(&eng->oms, eng->store, &eng->market,
+                eng->backtest ? opts->start_wall_ns / 1000000 : epoch_ms_now());
+    eng->plugins = ks_plugin_set_new();
+    if (!eng->plugins || open_venues(eng, err, err_len) != 0)
+        goto fail;
+
+    const ks_config_t *cfg = eng->cfg;
+    eng->strats = calloc((size_t)(cfg->n_strategies ? cfg->n_strategies : 1), sizeof(*eng->strats));
+    if (!eng->strats) {
+        snprintf(err, err_len, "out of memory");
+        goto fail;
+    }
+    for (int i = 0; i < cfg->n_strategies; i++) {
+        const ks_strategy_cfg_t *sc = &cfg->strategies[i];
+        ks_dec_t capital = KS_DEC_ZERO;
+        if (sc->capital)
+            ks_dec_parse(sc->capital, (size_t)-1, &capital);
+        ks_oms_add_account(&eng->oms, sc->name, capital);
+        eng->strats[i] = ks_strategy_load(eng, i, sc, err, err_len);
+        if (!eng->strats[i])
+            goto fail;
+        eng->n_strats = i + 1;
+    }
+    ks_loop_add_hook(eng->loop, flush_hook, eng);
+    return eng;
+fail:
+    ks_engine_free(eng);
+    return NULL;
+}
+
+int ks_engine_start(ks_engine_t *eng, char *err, size_t err_len)
+{
+    char detail[200];
+    snprintf(detail, sizeof(detail), "{\"mode\":\"%s\",\"pid\":%d}",
+             eng->backtest ? "backtest" : "run", (int)getpid());
+    ks_engine_journal(eng, "host.start", "host", detail);
+    for (int i = 0; i < eng->n_venues; i++) {
+        ks_venue_t *v = &eng->venues[i];
+        if (v->ops->start(v->self) != KS_OK) {
+            snprintf(err, err_len, "venues.%s: failed to start", v->name);
+            return -1;
+        }
+    }
+    for (int i = 0; i < eng->n_strats; i++) {
+        ks_strategy_t *st = eng->strats[i];
+        const ks_strategy_cfg_t *sc = ks_strategy_cfg(st);
+        for (int s = 0; s < sc->n_symbols; s++)
+            ks_engine_subscribe(eng, i, ks_strategy_venue(st), sc->symbols[s]);
+    }
+    /* Let the venues' first events (instruments, balances) land before on_start. */
+    drain(eng->loop, eng);
+    for (int i = 0; i < eng->n_strats; i++)
+        if (ks_strategy_enabled(eng->strats[i])) {
+            ks_strategy_start(eng->strats[i]);
+            ks_log_info("engine", "strategy %s started (%s, mode %s)",
+                        ks_strategy_name(eng->strats[i]), ks_strategy_cfg(eng->strats[i])->file,
+                        ks_strategy_mode_name(ks_strategy_cfg(eng->strats[i])->mode));
+        }
+    eng->watchdog_timer = ks_loop_timer_start(eng->loop, WATCHDOG_NS, WATCHDOG_NS, watchdog, eng);
+    eng->run_start_ns = ks_loop_now_ns(eng->loop);
+    return 0;
+}
+
+void ks_engine_stop(ks_engine_t *eng)
+{
+    ks_loop_stop(eng->loop);
+}
+
+static void on_signal_stop(ks_loop_t *loop, void *ud)
+{
+    ks_log_info("engine", "signal received: stopping");
+    ks_engine_stop(ud);
+}
+
+static void on_sighup(ks_loop_t *loop, void *ud)
+{
+    ks_engine_t *eng = ud;
+    char err[512];
+    ks_config_t *cfg = ks_config_load(eng->cfg->path, err, sizeof(err));
+    if (!cfg) {
+        ks_log_error("engine", "SIGHUP: new config rejected, keeping the old one: %s", err);
+        return;
+    }
+    ks_log_info("engine", "SIGHUP: config re-read and valid (%s)", eng->cfg->path);
+    ks_config_free(cfg);
+}
+
+static void status_line(ks_loop_t *loop, void *ud)
+{
+    ks_engine_t *eng = ud;
+    int64_t el = (ks_loop_now_ns(loop) - eng->run_start_ns) / 1000000000;
+    uint64_t orders = 0, fills = 0;
+    ks_dec_t pnl = KS_DEC_ZERO;
+    for (int i = 0; i < eng->n_strats; i++) {
+        ks_acct_totals_t t;
+        ks_oms_totals(&eng->oms, i, &t);
+        orders += t.orders;
+        fills += t.fills;
+        ks_dec_add(pnl, t.realized, &pnl);
+        ks_dec_add(pnl, t.unrealized, &pnl);
+        ks_dec_add(pnl, t.funding, &pnl);
+        ks_dec_sub(pnl, t.fees, &pnl);
+    }
+    char p[KS_DEC_STRLEN];
+    ks_dec_t r;
+    ks_dec_rescale(pnl, 2, KS_ROUND_HALF_EVEN, &r);
+    ks_dec_format_fixed(r, 2, KS_ROUND_HALF_EVEN, p, sizeof(p));
+    double secs = (double)eng->cfg->status_interval_ms / 1000.0;
+    printf("[kestrel] %02lld:%02lld:%02lld  events %llu (%.0f/s)  orders %llu  fills %llu  "
+           "pnl %s USDT\n",
+           (long long)(el / 3600), (long long)(el / 60 % 60), (long long)(el % 60),
+           (unsigned long long)eng->seq, (double)(eng->seq - eng->last_status_events) / secs,
+           (unsigned long long)orders, (unsigned long long)fills, p);
+    fflush(stdout);
+    eng->last_status_events = eng->seq;
+}
+
+int ks_engine_run(ks_engine_t *eng, int64_t duration_ns)
+{
+    int rc;
+    if (!eng->backtest) {
+        ks_loop_signal(eng->loop, SIGINT, on_signal_stop, eng);
+        ks_loop_signal(eng->loop, SIGTERM, on_signal_stop, eng);
+        ks_loop_signal(eng->loop, SIGHUP, on_sighup, eng);
+        if (eng->cfg->status_interval_ms > 0)
+            eng->status_timer = ks_loop_timer_start(
+                eng->loop, eng->cfg->status_interval_ms * 1000000LL,
+                eng->cfg->status_interval_ms * 1000000LL, status_line, eng);
+    }
+    if (duration_ns > 0)
+        rc = ks_loop_run_until(eng->loop, ks_loop_now_ns(eng->loop) + duration_ns);
+    else
+        rc = ks_loop_run(eng->loop);
+    drain(eng->loop, eng);
+    for (int i = 0; i < eng->n_strats; i++)
+        ks_strategy_stop(eng->strats[i]);
+    drain(eng->loop, eng);
+    if (eng->status_timer)
+        ks_loop_timer_stop(eng->loop, eng->status_timer);
+    if (eng->store)
+        ks_store_flush(eng->store);
+    ks_engine_journal(eng, "host.stop", "host", NULL);
+    if (eng->store)
+        ks_store_flush(eng->store);
+    return rc < 0 ? rc : eng->exit_code;
+}
+
+void ks_engine_free(ks_engine_t *eng)
+{
+    if (!eng)
+        return;
+    for (int i = 0; i < eng->n_strats; i++)
+        ks_strategy_free(eng->strats[i]);
+    free(eng->strats);
+    for (int i = 0; i < eng->n_risk; i++) {
+        ks_riskmod_t *rm = &eng->risk[i];
+        if (rm->self)
+            rm->ops->close(rm->self);
+        ks_host_release(&rm->host);
+    }
+    free(eng->risk);
+    for (int i = 0; i < eng->n_venues; i++) {
+        ks_venue_t *v = &eng->venues[i];
+        if (v->open)
+            v->ops->close(v->self);
+        ks_host_release(&v->host);
+        size_t it = 0;
+        void *val;
+        while (ks_strmap_next(&v->balances, &it, NULL, &val))
+            free(val);
+        ks_strmap_free(&v->balances);
+    }
+    free(eng->venues);
+    ks_plugin_set_free(eng->plugins);
+    ks_oms_free(&eng->oms);
+    for (int32_t i = 0; i < eng->n_subs; i++)
+        free(eng->subs[i].strats);
+    free(eng->subs);
+    free(eng->pending);
+    ks_market_free(&eng->market);
+    free(eng->cur.q);
+    free(eng->cur.lv);
+    free(eng->next.q);
+    free(eng->next.lv);
+    if (eng->ws)
+        ks_wsctx_free(eng->ws);
+    if (eng->http)
+        ks_http_free(eng->http);
+    if (eng->store)
+        ks_store_close(eng->store);
+    ks_log_set_clock(NULL, NULL);
+    if (eng->loop)
+        ks_loop_free(eng->loop);
+    if (eng->lock_fd >= 0)
+        close(eng->lock_fd);
+    free(eng);
+}

@@ -1,1 +1,571 @@
-/* lua_api.c: not written yet. */
+/* The strategy API: the `ctx` table of C functions each strategy VM gets, and the
+ * conversion of events to Lua tables. Every function checks the phase it may run in
+ * (lua-nginx-module style); programmer errors raise, expected refusals return nil, err. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <lauxlib.h>
+#include <lua.h>
+
+#include "engine.h"
+#include "log.h"
+#include "lua_runtime.h"
+
+enum {
+    PH_LOAD = 1 << KS_PHASE_LOAD,
+    PH_START = 1 << KS_PHASE_START,
+    PH_EVENT = 1 << KS_PHASE_EVENT,
+    PH_STOP = 1 << KS_PHASE_STOP,
+    PH_RUNNING = PH_START | PH_EVENT | PH_STOP,
+    PH_ANY = PH_LOAD | PH_RUNNING,
+};
+
+static const char *phase_name(ks_strategy_phase_t p)
+{
+    switch (p) {
+    case KS_PHASE_LOAD: return "the strategy's top level";
+    case KS_PHASE_START: return "on_start";
+    case KS_PHASE_EVENT: return "a callback";
+    case KS_PHASE_STOP: return "on_stop";
+    case KS_PHASE_CLOSED: return "a disabled strategy";
+    }
+    return "?";
+}
+
+/* The strategy of this VM, checked to be in one of the allowed phases. */
+static ks_strategy_t *strat(lua_State *L, int allowed, const char *fn)
+{
+    ks_strategy_t *st = ks_strategy_from_lua(L);
+    if (!st)
+        luaL_error(L, "%s: no strategy", fn);
+    ks_strategy_phase_t ph = ks_strategy_phase(st);
+    if (!(allowed & (1 << ph)))
+        luaL_error(L, "ctx.%s is not allowed in %s", fn, phase_name(ph));
+    return st;
+}
+
+static void set_num(lua_State *L, const char *k, double v)
+{
+    lua_pushnumber(L, v);
+    lua_setfield(L, -2, k);
+}
+
+static void set_dec(lua_State *L, const char *k, ks_dec_t d)
+{
+    set_num(L, k, ks_dec_to_double(d));
+}
+
+static void set_str(lua_State *L, const char *k, const char *v)
+{
+    lua_pushstring(L, v);
+    lua_setfield(L, -2, k);
+}
+
+static void set_bool(lua_State *L, const char *k, bool v)
+{
+    lua_pushboolean(L, v);
+    lua_setfield(L, -2, k);
+}
+
+static double ms(int64_t ns)
+{
+    return (double)(ns / 1000000);
+}
+
+/* Resolves a symbol argument on the strategy's venue (or an explicit venue name). */
+static int32_t resolve_inst(lua_State *L, ks_strategy_t *st, const char *symbol,
+                            const char *venue_name)
+{
+    ks_engine_t *eng = ks_strategy_engine(st);
+    uint32_t venue = ks_strategy_venue(st);
+    if (venue_name) {
+        int v = ks_engine_venue_by_name(eng, venue_name);
+        if (v < 0)
+            return -1;
+        venue = (uint32_t)v;
+    }
+    return ks_engine_find_inst(eng, venue, symbol);
+}
+
+/* ---- ctx functions ---------------------------------------------------------------- */
+
+static int ctx_now(lua_State *L)
+{
+    ks_strategy_t *st = strat(L, PH_ANY, "now");
+    lua_pushnumber(L, ms(ks_loop_wall_ns(ks_engine_loop(ks_strategy_engine(st)))));
+    return 1;
+}
+
+static int ctx_log(lua_State *L)
+{
+    ks_strategy_t *st = strat(L, PH_ANY, "log");
+    int level = KS_LOG_INFO, first = 1;
+    if (lua_gettop(L) >= 2 && lua_type(L, 1) == LUA_TSTRING) {
+        int l = ks_log_level_parse(lua_tostring(L, 1));
+        if (l >= 0) {
+            level = l;
+            first = 2;
+        }
+    }
+    size_t len;
+    const char *msg = luaL_checklstring(L, first, &len);
+    char comp[KS_NAME_LEN + 16];
+    snprintf(comp, sizeof(comp), "strategy.%s", ks_strategy_name(st));
+    ks_log(level, comp, "%.*s", (int)(len > 2000 ? 2000 : len), msg);
+    return 0;
+}
+
+static void push_market(lua_State *L, ks_engine_t *eng, int32_t inst)
+{
+    ks_market_t *m = ks_engine_market(eng);
+    const ks_inst_rec_t *r = ks_market_inst(m, inst);
+    const ks_mkt_t *k = ks_market_state(m, inst);
+    int64_t now = ks_loop_now_ns(ks_engine_loop(eng));
+    ks_dec_t mid;
+
+    lua_createtable(L, 0, 28);
+    set_str(L, "symbol", r->symbol);
+    set_str(L, "base", r->base);
+    set_str(L, "quote", r->quote);
+    set_str(L, "kind", r->spec.kind == KS_KIND_PERP ? "perp" : "spot");
+    set_dec(L, "tick", r->spec.tick_size);
+    set_dec(L, "lot", r->spec.lot_size);
+    set_dec(L, "min_qty", r->spec.min_qty);
+    set_dec(L, "min_notional", r->spec.min_notional);
+    set_dec(L, "maker_fee", r->spec.maker_fee);
+    set_dec(L, "taker_fee", r->spec.taker_fee);
+    set_num(L, "spec_version", r->spec.spec_version);
+    if (k->bbo_recv_ns) {
+        set_dec(L, "bid", k->bid_px);
+        set_dec(L, "ask", k->ask_px);
+        set_dec(L, "bid_qty", k->bid_qty);
+        set_dec(L, "ask_qty", k->ask_qty);
+        set_num(L, "bbo_age_ms", (double)(now - k->bbo_recv_ns) / 1e6);
+    }
+    if (ks_market_mid(m, inst, &mid))
+        set_dec(L, "mid", mid);
+    if (k->ticker_recv_ns) {
+        const ks_ticker_t *t = &k->ticker;
+        if (t->fields & KS_TK_LAST)
+            set_dec(L, "last", t->last);
+        if (t->fields & KS_TK_MARK)
+            set_dec(L, "mark", t->mark);
+        if (t->fields & KS_TK_INDEX)
+            set_dec(L, "index", t->index);
+        if (t->fields & KS_TK_FUNDING_RATE)
+            set_dec(L, "funding_rate", t->funding_rate);
+        if (t->fields & KS_TK_NEXT_FUNDING)
+            set_num(L, "next_funding_ts", ms(t->next_funding_ts));
+        if (t->fields & KS_TK_FUNDING_INTERVAL)
+            set_num(L, "funding_interval_h", t->funding_interval_h);
+        if (t->fields & KS_TK_OPEN_INTEREST)
+            set_dec(L, "open_interest", t->open_interest);
+        if (t->fields & KS_TK_VOLUME_QUOTE_24H)
+            set_dec(L, "volume_24h", t->volume_quote_24h);
+        set_num(L, "ticker_age_ms", (double)(now - k->ticker_recv_ns) / 1e6);
+    }
+    if (r->spec.funding_interval_h && !(k->ticker_fields & KS_TK_FUNDING_INTERVAL))
+        set_num(L, "funding_interval_h", r->spec.funding_interval_h);
+    if (k->oracle_recv_ns) {
+        set_dec(L, "oracle", k->oracle);
+        set_num(L, "oracle_age_ms", (double)(now - k->oracle_recv_ns) / 1e6);
+    }
+    if (k->trade_recv_ns && !(k->ticker_fields & KS_TK_LAST))
+        set_dec(L, "last", k->last_px);
+}
+
+static int ctx_market(lua_State *L)
+{
+    ks_strategy_t *st = strat(L, PH_RUNNING, "market");
+    const char *symbol = luaL_checkstring(L, 1);
+    const char *venue = luaL_optstring(L, 2, NULL);
+    int32_t inst = resolve_inst(L, st, symbol, venue);
+    if (inst < 0) {
+        lua_pushnil(L);
+        lua_pushfstring(L, "unknown symbol %s", symbol);
+        return 2;
+    }
+    push_market(L, ks_strategy_engine(st), inst);
+    return 1;
+}
+
+static int parse_enum(lua_State *L, const char *field, const char *v, const char *const *names,
+                      const int *values)
+{
+    for (int i = 0; names[i]; i++)
+        if (strcmp(v, names[i]) == 0)
+            return values[i];
+    return luaL_error(L, "ctx.order: %s must be one of the documented values, got '%s'", field, v);
+}
+
+static int ctx_order(lua_State *L)
+{
+    ks_strategy_t *st = strat(L, PH_START | PH_EVENT, "order");
+    ks_engine_t *eng = ks_strategy_engine(st);
+    static const char *const sides[] = {"buy", "sell", NULL};
+    static const int side_v[] = {KS_SIDE_BUY, KS_SIDE_SELL};
+    static const char *const types[] = {"market", "limit", NULL};
+    static const int type_v[] = {KS_ORD_MARKET, KS_ORD_LIMIT};
+    static const char *const tifs[] = {"gtc", "ioc", "fok", "post_only", NULL};
+    static const int tif_v[] = {KS_TIF_GTC, KS_TIF_IOC, KS_TIF_FOK, KS_TIF_POST_ONLY};
+    static const char *const known[] = {"symbol", "side", "qty", "price", "type",
+                                        "tif", "reduce_only", "venue", NULL};
+
+    luaL_checktype(L, 1, LUA_TTABLE);
+    /* Unknown keys are programmer errors (a typo must not send a different order). */
+    lua_pushnil(L);
+    while (lua_next(L, 1)) {
+        bool ok = false;
+        if (lua_type(L, -2) == LUA_TSTRING)
+            for (int i = 0; known[i]; i++)
+                ok |= strcmp(lua_tostring(L, -2), known[i]) == 0;
+        if (!ok)
+            return luaL_error(L, "ctx.order: unknown field '%s'",
+                              lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?");
+        lua_pop(L, 1);
+    }
+    lua_getfield(L, 1, "symbol");
+    const char *symbol = luaL_checkstring(L, -1);
+    lua_getfield(L, 1, "venue");
+    const char *venue = lua_isnil(L, -1) ? NULL : luaL_checkstring(L, -1);
+    lua_getfield(L, 1, "side");
+    int side = parse_enum(L, "side", luaL_checkstring(L, -1), sides, side_v);
+    lua_getfield(L, 1, "qty");
+    double qty = luaL_checknumber(L, -1);
+    lua_getfield(L, 1, "price");
+    bool has_price = !lua_isnil(L, -1);
+    double price = has_price ? luaL_checknumber(L, -1) : 0;
+    lua_getfield(L, 1, "type");
+    int type = lua_isnil(L, -1) ? (has_price ? KS_ORD_LIMIT : KS_ORD_MARKET)
+                                : parse_enum(L, "type", luaL_checkstring(L, -1), types, type_v);
+    lua_getfield(L, 1, "tif");
+    int tif = lua_isnil(L, -1) ? (type == KS_ORD_MARKET ? KS_TIF_IOC : KS_TIF_GTC)
+                               : parse_enum(L, "tif", luaL_checkstring(L, -1), tifs, tif_v);
+    lua_getfield(L, 1, "reduce_only");
+    bool reduce_only = lua_toboolean(L, -1);
+
+    if (type == KS_ORD_LIMIT && !has_price)
+        return luaL_error(L, "ctx.order: a limit order needs a price");
+    if (!(qty > 0) || !isfinite(qty))
+        return luaL_error(L, "ctx.order: qty must be a positive number");
+    if (has_price && (!(price > 0) || !isfinite(price)))
+        return luaL_error(L, "ctx.order: price must be a positive number");
+
+    if (ks_strategy_cfg(st)->mode == KS_MODE_OBSERVER) {
+        lua_pushnil(L);
+        lua_pushliteral(L, "observer mode: orders are never sent");
+        return 2;
+    }
+    int32_t inst = resolve_inst(L, st, symbol, venue);
+    if (inst < 0) {
+        lua_pushnil(L);
+        lua_pushfstring(L, "unknown symbol %s", symbol);
+        return 2;
+    }
+    ks_order_intent_t in;
+    KS_INIT(&in);
+    in.strategy = ks_strategy_name(st);
+    in.inst = inst;
+    in.side = (int8_t)side;
+    in.type = (uint8_t)type;
+    in.tif = (uint8_t)tif;
+    in.reduce_only = reduce_only;
+    if (ks_dec_from_double(qty, 12, KS_ROUND_HALF_EVEN, &in.qty) != KS_OK ||
+        (has_price && ks_dec_from_double(price, 12, KS_ROUND_HALF_EVEN, &in.price) != KS_OK))
+        return luaL_error(L, "ctx.order: price or qty out of range");
+    char cloid[KS_CLOID_LEN], err[KS_REASON_LEN];
+    if (ks_engine_submit(eng, ks_strategy_index(st), &in, cloid, err, sizeof(err)) != KS_OK) {
+        lua_pushnil(L);
+        lua_pushstring(L, err);
+        return 2;
+    }
+    lua_pushstring(L, cloid);
+    return 1;
+}
+
+static int ctx_cancel(lua_State *L)
+{
+    ks_strategy_t *st = strat(L, PH_START | PH_EVENT | PH_STOP, "cancel");
+    const char *cloid = luaL_checkstring(L, 1);
+    char err[KS_REASON_LEN];
+    if (ks_engine_cancel(ks_strategy_engine(st), ks_strategy_index(st), cloid, err, sizeof(err)) !=
+        KS_OK) {
+        lua_pushnil(L);
+        lua_pushstring(L, err);
+        return 2;
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+static int ctx_cancel_all(lua_State *L)
+{
+    ks_strategy_t *st = strat(L, PH_START | PH_EVENT | PH_STOP, "cancel_all");
+    int n = ks_engine_cancel_all(ks_strategy_engine(st), ks_strategy_index(st), "ctx.cancel_all");
+    lua_pushinteger(L, n);
+    return 1;
+}
+
+void ks_lua_api_push_position(lua_State *L, ks_strategy_t *st, int32_t inst)
+{
+    ks_engine_t *eng = ks_strategy_engine(st);
+    ks_oms_t *oms = ks_engine_oms(eng);
+    const ks_pos_t *p = ks_oms_position(oms, ks_strategy_index(st), inst);
+    const ks_inst_rec_t *r = ks_market_inst(ks_engine_market(eng), inst);
+    lua_createtable(L, 0, 8);
+    if (r)
+        set_str(L, "symbol", r->symbol);
+    set_dec(L, "qty", p->qty);
+    set_dec(L, "avg_entry", p->avg_entry);
+    set_dec(L, "realized_pnl", p->realized);
+    set_dec(L, "unrealized_pnl", ks_oms_unrealized(oms, p, inst));
+    set_dec(L, "fees", p->fees);
+    set_dec(L, "funding", p->funding);
+}
+
+static int ctx_position(lua_State *L)
+{
+    ks_strategy_t *st = strat(L, PH_RUNNING, "position");
+    const char *symbol = luaL_checkstring(L, 1);
+    int32_t inst = resolve_inst(L, st, symbol, luaL_optstring(L, 2, NULL));
+    if (inst < 0) {
+        lua_pushnil(L);
+        lua_pushfstring(L, "unknown symbol %s", symbol);
+        return 2;
+    }
+    ks_lua_api_push_position(L, st, inst);
+    return 1;
+}
+
+static int ctx_balance(lua_State *L)
+{
+    ks_strategy_t *st = strat(L, PH_RUNNING, "balance");
+    const char *asset = luaL_checkstring(L, 1);
+    const char *wname = luaL_optstring(L, 2, "futures");
+    int wallet = strcmp(wname, "spot") == 0      ? KS_WALLET_SPOT
+                 : strcmp(wname, "futures") == 0 ? KS_WALLET_FUTURES
+                 : strcmp(wname, "unified") == 0 ? KS_WALLET_UNIFIED
+                                                 : -1;
+    if (wallet < 0)
+        return luaL_error(L, "ctx.balance: wallet must be spot, futures or unified");
+    const ks_balance_t *b =
+        ks_engine_balance(ks_strategy_engine(st), ks_strategy_venue(st), wallet, asset);
+    if (!b && wallet == KS_WALLET_FUTURES)
+        b = ks_engine_balance(ks_strategy_engine(st), ks_strategy_venue(st), KS_WALLET_UNIFIED,
+                              asset);
+    if (!b) {
+        lua_pushnil(L);
+        lua_pushfstring(L, "no %s balance for %s", wname, asset);
+        return 2;
+    }
+    lua_createtable(L, 0, 5);
+    set_str(L, "asset", b->asset);
+    set_str(L, "wallet", ks_wallet_name(b->wallet));
+    set_dec(L, "total", b->total);
+    set_dec(L, "available", b->available);
+    if (!ks_dec_is_zero(b->equity))
+        set_dec(L, "equity", b->equity);
+    return 1;
+}
+
+static int ctx_timer(lua_State *L)
+{
+    ks_strategy_t *st = strat(L, PH_START | PH_EVENT, "timer");
+    const char *name = luaL_checkstring(L, 1);
+    double after = luaL_checknumber(L, 2);
+    double every = luaL_optnumber(L, 3, 0);
+    if (!(after >= 0) || !(every >= 0) || after > 1e7 || every > 1e7)
+        return luaL_error(L, "ctx.timer: times must be seconds in [0, 1e7]");
+    if (every > 0 && every < 0.001)
+        return luaL_error(L, "ctx.timer: a repeating timer needs at least 1 ms");
+    if (strlen(name) >= KS_NAME_LEN)
+        return luaL_error(L, "ctx.timer: name too long");
+    int rc = ks_strategy_timer(st, name, after, every);
+    if (rc != KS_OK)
+        return luaL_error(L, "ctx.timer: %s", rc == KS_ERANGE ? "too many timers (64)" : "failed");
+    return 0;
+}
+
+static int ctx_cancel_timer(lua_State *L)
+{
+    ks_strategy_t *st = strat(L, PH_RUNNING, "cancel_timer");
+    ks_strategy_timer_cancel(st, luaL_checkstring(L, 1));
+    return 0;
+}
+
+static int ctx_subscribe(lua_State *L)
+{
+    ks_strategy_t *st = strat(L, PH_START | PH_EVENT, "subscribe");
+    const char *symbol = luaL_checkstring(L, 1);
+    const char *venue = luaL_optstring(L, 2, NULL);
+    ks_engine_t *eng = ks_strategy_engine(st);
+    uint32_t v = ks_strategy_venue(st);
+    if (venue) {
+        int vi = ks_engine_venue_by_name(eng, venue);
+        if (vi < 0) {
+            lua_pushnil(L);
+            lua_pushfstring(L, "unknown venue %s", venue);
+            return 2;
+        }
+        v = (uint32_t)vi;
+    }
+    ks_engine_subscribe(eng, ks_strategy_index(st), v, symbol);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+static const luaL_Reg ctx_funcs[] = {
+    {"now", ctx_now},
+    {"log", ctx_log},
+    {"market", ctx_market},
+    {"order", ctx_order},
+    {"cancel", ctx_cancel},
+    {"cancel_all", ctx_cancel_all},
+    {"position", ctx_position},
+    {"balance", ctx_balance},
+    {"timer", ctx_timer},
+    {"cancel_timer", ctx_cancel_timer},
+    {"subscribe", ctx_subscribe},
+    {NULL, NULL},
+};
+
+void ks_lua_api_push_ctx(lua_State *L, ks_strategy_t *st)
+{
+    const ks_strategy_cfg_t *cfg = ks_strategy_cfg(st);
+    lua_createtable(L, 0, 24);
+    for (const luaL_Reg *f = ctx_funcs; f->name; f++) {
+        lua_pushcfunction(L, f->func);
+        lua_setfield(L, -2, f->name);
+    }
+    set_str(L, "name", cfg->name);
+    set_str(L, "mode", ks_strategy_mode_name(cfg->mode));
+    set_str(L, "venue", cfg->venue);
+    lua_createtable(L, cfg->n_symbols, 0);
+    for (int i = 0; i < cfg->n_symbols; i++) {
+        lua_pushstring(L, cfg->symbols[i]);
+        lua_rawseti(L, -2, i + 1);
+    }
+    lua_setfield(L, -2, "symbols");
+    lua_getfield(L, LUA_REGISTRYINDEX, "kestrel.params");
+    lua_setfield(L, -2, "params");
+    ks_dec_t cap;
+    if (cfg->capital && ks_dec_parse(cfg->capital, (size_t)-1, &cap) == KS_OK)
+        set_dec(L, "capital", cap);
+}
+
+/* ---- events ----------------------------------------------------------------------- */
+
+void ks_lua_api_push_event(lua_State *L, ks_strategy_t *st, const ks_event_t *ev)
+{
+    ks_engine_t *eng = ks_strategy_engine(st);
+    const ks_inst_rec_t *r = ks_market_inst(ks_engine_market(eng), ev->inst);
+    lua_createtable(L, 0, 12);
+    if (r)
+        set_str(L, "symbol", r->symbol);
+    set_num(L, "ts", ms(ev->venue_ts));
+    switch ((ks_event_type_t)ev->type) {
+    case KS_EV_BBO: {
+        const ks_bbo_t *b = (const ks_bbo_t *)ev;
+        set_dec(L, "bid", b->bid_px);
+        set_dec(L, "bid_qty", b->bid_qty);
+        set_dec(L, "ask", b->ask_px);
+        set_dec(L, "ask_qty", b->ask_qty);
+        break;
+    }
+    case KS_EV_BOOK: {
+        const ks_book_t *b = (const ks_book_t *)ev;
+        set_bool(L, "snapshot", b->snapshot);
+        for (int side = 0; side < 2; side++) {
+            uint32_t n = side ? b->n_asks : b->n_bids;
+            const ks_level_t *lv = side ? b->asks : b->bids;
+            lua_createtable(L, (int)n, 0);
+            for (uint32_t i = 0; i < n; i++) {
+                lua_createtable(L, 2, 0);
+                lua_pushnumber(L, ks_dec_to_double(lv[i].px));
+                lua_rawseti(L, -2, 1);
+                lua_pushnumber(L, ks_dec_to_double(lv[i].qty));
+                lua_rawseti(L, -2, 2);
+                lua_rawseti(L, -2, (int)i + 1);
+            }
+            lua_setfield(L, -2, side ? "asks" : "bids");
+        }
+        break;
+    }
+    case KS_EV_TRADE: {
+        const ks_trade_t *t = (const ks_trade_t *)ev;
+        set_dec(L, "price", t->px);
+        set_dec(L, "qty", t->qty);
+        set_str(L, "side", ks_side_name(t->side));
+        break;
+    }
+    case KS_EV_TICKER: {
+        const ks_ticker_t *t = (const ks_ticker_t *)ev;
+        if (t->fields & KS_TK_LAST)
+            set_dec(L, "last", t->last);
+        if (t->fields & KS_TK_MARK)
+            set_dec(L, "mark", t->mark);
+        if (t->fields & KS_TK_INDEX)
+            set_dec(L, "index", t->index);
+        if (t->fields & KS_TK_BID)
+            set_dec(L, "bid", t->bid);
+        if (t->fields & KS_TK_ASK)
+            set_dec(L, "ask", t->ask);
+        if (t->fields & KS_TK_FUNDING_RATE)
+            set_dec(L, "funding_rate", t->funding_rate);
+        if (t->fields & KS_TK_NEXT_FUNDING)
+            set_num(L, "next_funding_ts", ms(t->next_funding_ts));
+        if (t->fields & KS_TK_FUNDING_INTERVAL)
+            set_num(L, "funding_interval_h", t->funding_interval_h);
+        if (t->fields & KS_TK_OPEN_INTEREST)
+            set_dec(L, "open_interest", t->open_interest);
+        if (t->fields & KS_TK_VOLUME_QUOTE_24H)
+            set_dec(L, "volume_24h", t->volume_quote_24h);
+        break;
+    }
+    case KS_EV_ORACLE:
+        set_dec(L, "price", ((const ks_oracle_t *)ev)->px);
+        break;
+    case KS_EV_LIQUIDATION: {
+        const ks_liquidation_t *l = (const ks_liquidation_t *)ev;
+        set_str(L, "side", ks_side_name(l->side));
+        set_dec(L, "price", l->px);
+        set_dec(L, "qty", l->qty);
+        break;
+    }
+    case KS_EV_ORDER: {
+        const ks_order_update_t *u = (const ks_order_update_t *)ev;
+        ks_order_t *o = ks_oms_find(ks_engine_oms(eng), u->cloid);
+        const ks_order_rec_t *rec = o ? &o->rec : NULL;
+        set_str(L, "cloid", u->cloid);
+        set_str(L, "status", ks_order_status_name(rec ? rec->status : u->status));
+        set_str(L, "side", ks_side_name(u->side ? u->side : (rec ? rec->side : 0)));
+        set_str(L, "type", ks_ord_type_name(rec ? rec->type : u->type));
+        set_dec(L, "price", rec ? rec->price : u->price);
+        set_dec(L, "qty", rec ? rec->qty : u->qty);
+        set_dec(L, "filled", rec ? rec->filled : u->filled);
+        set_dec(L, "avg_price", rec ? rec->avg_price : u->avg_price);
+        set_dec(L, "fee", rec ? rec->fee : u->fee);
+        if (u->reason[0])
+            set_str(L, "reason", u->reason);
+        if (u->reject)
+            set_str(L, "reject", ks_reject_name(u->reject));
+        break;
+    }
+    case KS_EV_FILL: {
+        const ks_fill_t *f = (const ks_fill_t *)ev;
+        set_str(L, "cloid", f->cloid);
+        set_str(L, "trade_id", f->trade_id);
+        set_str(L, "side", ks_side_name(f->side));
+        set_dec(L, "price", f->px);
+        set_dec(L, "qty", f->qty);
+        set_dec(L, "fee", f->fee);
+        set_str(L, "fee_asset", f->fee_asset);
+        set_bool(L, "maker", f->maker);
+        break;
+    }
+    default:
+        set_str(L, "type", ks_event_type_name(ev->type));
+        break;
+    }
+}

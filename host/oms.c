@@ -1,1 +1,522 @@
-/* oms.c: not written yet. */
+/* Order management (see oms.h). */
+#include "oms.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+#define PX_SCALE 12 /* fraction digits kept for average prices and PnL */
+
+static void base36(uint64_t v, char *out, size_t cap)
+{
+    char tmp[16];
+    int n = 0;
+    do {
+        int d = (int)(v % 36);
+        tmp[n++] = (char)(d < 10 ? '0' + d : 'a' + d - 10);
+        v /= 36;
+    } while (v && n < (int)sizeof(tmp));
+    int i = 0;
+    for (; i < n && (size_t)i + 1 < cap; i++)
+        out[i] = tmp[n - 1 - i];
+    out[i] = '\0';
+}
+
+int ks_oms_init(ks_oms_t *oms, ks_store_t *store, ks_market_t *market, int64_t session_ms)
+{
+    memset(oms, 0, sizeof(*oms));
+    oms->store = store;
+    oms->market = market;
+    base36((uint64_t)session_ms, oms->session, sizeof(oms->session));
+    ks_strlcpy(oms->host_acct.name, "", sizeof(oms->host_acct.name));
+    return KS_OK;
+}
+
+static void free_acct(ks_strat_acct_t *a)
+{
+    free(a->pos);
+    a->pos = NULL;
+    a->n_pos = 0;
+}
+
+void ks_oms_free(ks_oms_t *oms)
+{
+    size_t it = 0;
+    void *v;
+    while (ks_strmap_next(&oms->orders, &it, NULL, &v))
+        free(v);
+    ks_strmap_free(&oms->orders);
+    for (int i = 0; i < oms->n_accts; i++)
+        free_acct(&oms->accts[i]);
+    free(oms->accts);
+    free_acct(&oms->host_acct);
+    memset(oms, 0, sizeof(*oms));
+}
+
+int ks_oms_add_account(ks_oms_t *oms, const char *name, ks_dec_t capital)
+{
+    ks_strat_acct_t *na = realloc(oms->accts, (size_t)(oms->n_accts + 1) * sizeof(*na));
+    if (!na)
+        return KS_ENOMEM;
+    oms->accts = na;
+    ks_strat_acct_t *a = &oms->accts[oms->n_accts];
+    memset(a, 0, sizeof(*a));
+    ks_strlcpy(a->name, name, sizeof(a->name));
+    a->capital = capital;
+    return oms->n_accts++;
+}
+
+ks_strat_acct_t *ks_oms_account(ks_oms_t *oms, int strat)
+{
+    if (strat < 0)
+        return &oms->host_acct;
+    return strat < oms->n_accts ? &oms->accts[strat] : NULL;
+}
+
+static ks_pos_t *pos_slot(ks_strat_acct_t *a, int32_t inst)
+{
+    if (inst < 0)
+        return NULL;
+    if (inst >= a->n_pos) {
+        int32_t n = inst + 16;
+        ks_pos_t *np = realloc(a->pos, (size_t)n * sizeof(*np));
+        if (!np)
+            return NULL;
+        memset(np + a->n_pos, 0, (size_t)(n - a->n_pos) * sizeof(*np));
+        a->pos = np;
+        a->n_pos = n;
+    }
+    return &a->pos[inst];
+}
+
+bool ks_oms_transition_ok(int from, int to)
+{
+    if (from == to)
+        return to == KS_OS_PARTIAL; /* a partial fill may follow a partial fill */
+    switch ((ks_order_status_t)from) {
+    case KS_OS_NEW:
+        return to != KS_OS_NEW;
+    case KS_OS_SENT:
+        return to != KS_OS_NEW;
+    case KS_OS_ACKED:
+        return to == KS_OS_PARTIAL || to == KS_OS_FILLED || to == KS_OS_CANCELED ||
+               to == KS_OS_EXPIRED || to == KS_OS_UNKNOWN;
+    case KS_OS_PARTIAL:
+        return to == KS_OS_FILLED || to == KS_OS_CANCELED || to == KS_OS_EXPIRED ||
+               to == KS_OS_UNKNOWN;
+    case KS_OS_UNKNOWN:
+        return to == KS_OS_ACKED || to == KS_OS_PARTIAL || to == KS_OS_FILLED ||
+               to == KS_OS_CANCELED || to == KS_OS_REJECTED || to == KS_OS_EXPIRED;
+    case KS_OS_FILLED:
+    case KS_OS_CANCELED:
+    case KS_OS_REJECTED:
+    case KS_OS_EXPIRED:
+        return false;
+    }
+    return false;
+}
+
+ks_order_t *ks_oms_find(const ks_oms_t *oms, const char *cloid)
+{
+    void *v;
+    return ks_strmap_get(&oms->orders, cloid, &v) ? v : NULL;
+}
+
+int ks_oms_create(ks_oms_t *oms, int strat, uint32_t venue, const char *venue_name, int32_t inst,
+                  const ks_order_intent_t *in, int64_t wall_ns, ks_order_t **out)
+{
+    ks_strat_acct_t *a = ks_oms_account(oms, strat);
+    const ks_inst_rec_t *r = ks_market_inst(oms->market, inst);
+    char prefix[17], seq[16];
+    int rc;
+
+    if (!a || !r)
+        return KS_EINVAL;
+    ks_order_t *o = calloc(1, sizeof(*o));
+    if (!o)
+        return KS_ENOMEM;
+    ks_strlcpy(prefix, strat < 0 ? "host" : a->name, sizeof(prefix));
+    base36(++oms->seq, seq, sizeof(seq));
+    snprintf(o->rec.cloid, sizeof(o->rec.cloid), "%.16s-%.10s-%.12s", prefix, oms->session, seq);
+    ks_strlcpy(o->rec.strategy, a->name, sizeof(o->rec.strategy));
+    ks_strlcpy(o->rec.venue, venue_name, sizeof(o->rec.venue));
+    ks_strlcpy(o->rec.symbol, r->symbol, sizeof(o->rec.symbol));
+    o->rec.side = in->side;
+    o->rec.type = in->type;
+    o->rec.tif = in->tif;
+    o->rec.reduce_only = in->reduce_only;
+    o->rec.price = in->price;
+    o->rec.qty = in->qty;
+    o->rec.status = KS_OS_NEW;
+    o->rec.created_ns = o->rec.updated_ns = wall_ns;
+    o->inst = inst;
+    o->venue = venue;
+    o->strat = strat;
+    /* Write-ahead: the order is on disk before anything can leave. */
+    if (oms->store && (rc = ks_store_order_insert(oms->store, &o->rec)) != KS_OK) {
+        free(o);
+        return rc;
+    }
+    if ((rc = ks_strmap_put(&oms->orders, o->rec.cloid, o)) != KS_OK) {
+        free(o);
+        return rc;
+    }
+    a->orders++;
+    a->open_orders++;
+    oms->n_open++;
+    *out = o;
+    return KS_OK;
+}
+
+static void persist(ks_oms_t *oms, ks_order_t *o, int64_t wall_ns)
+{
+    o->rec.updated_ns = wall_ns;
+    if (oms->store)
+        ks_store_order_update(oms->store, &o->rec);
+}
+
+static void became_final(ks_oms_t *oms, ks_order_t *o)
+{
+    ks_strat_acct_t *a = ks_oms_account(oms, o->strat);
+    if (a && a->open_orders)
+        a->open_orders--;
+    if (oms->n_open)
+        oms->n_open--;
+    if (o->rec.status == KS_OS_REJECTED && a)
+        a->rejects++;
+}
+
+void ks_oms_sent(ks_oms_t *oms, ks_order_t *o, int64_t now_ns, int64_t wall_ns)
+{
+    o->sent_ns = now_ns;
+    if (o->rec.status == KS_OS_NEW) {
+        o->rec.status = KS_OS_SENT;
+        persist(oms, o, wall_ns);
+    }
+}
+
+void ks_oms_send_failed(ks_oms_t *oms, ks_order_t *o, int reject, const char *reason,
+                        int64_t wall_ns)
+{
+    if (ks_order_status_is_final(o->rec.status))
+        return;
+    o->rec.status = KS_OS_REJECTED;
+    o->rec.reject = reject;
+    ks_strlcpy(o->rec.reason, reason ? reason : "", sizeof(o->rec.reason));
+    persist(oms, o, wall_ns);
+    became_final(oms, o);
+}
+
+void ks_oms_mark_unknown(ks_oms_t *oms, ks_order_t *o, const char *reason, int64_t wall_ns)
+{
+    if (!ks_oms_transition_ok(o->rec.status, KS_OS_UNKNOWN))
+        return;
+    o->rec.status = KS_OS_UNKNOWN;
+    ks_strlcpy(o->rec.reason, reason ? reason : "", sizeof(o->rec.reason));
+    persist(oms, o, wall_ns);
+}
+
+ks_order_t *ks_oms_on_order(ks_oms_t *oms, const ks_order_update_t *u, int64_t wall_ns,
+                            bool *changed)
+{
+    ks_order_t *o = ks_oms_find(oms, u->cloid);
+    *changed = false;
+    if (!o)
+        return NULL;
+    int cur = o->rec.status;
+    if (ks_order_status_is_final(cur))
+        return o; /* duplicates and late updates of a finished order change nothing */
+    bool more_filled = ks_dec_cmp(u->filled, o->rec.filled) > 0;
+    bool status_ok = ks_oms_transition_ok(cur, u->status);
+    if (u->status == KS_OS_PARTIAL && cur == KS_OS_PARTIAL && !more_filled)
+        status_ok = false; /* a repeated partial update */
+    if (ks_dec_cmp(u->filled, o->rec.filled) < 0)
+        status_ok = false; /* older than what we have: out of order */
+    if (!status_ok && !more_filled)
+        return o;
+    if (status_ok)
+        o->rec.status = u->status;
+    if (more_filled) {
+        o->rec.filled = u->filled;
+        o->rec.avg_price = u->avg_price;
+        o->rec.fee = u->fee;
+    }
+    if (u->venue_id[0] && !o->rec.venue_id[0])
+        ks_strlcpy(o->rec.venue_id, u->venue_id, sizeof(o->rec.venue_id));
+    if (status_ok && (u->reject || u->reason[0])) {
+        o->rec.reject = u->reject;
+        ks_strlcpy(o->rec.reason, u->reason, sizeof(o->rec.reason));
+    }
+    *changed = true;
+    persist(oms, o, wall_ns);
+    if (ks_order_status_is_final(o->rec.status))
+        became_final(oms, o);
+    return o;
+}
+
+static uint64_t hash_id(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (; *s; s++) {
+        h ^= (unsigned char)*s;
+        h *= 1099511628211ULL;
+    }
+    return h | 1;
+}
+
+/* Fee in the instrument's quote currency: a fee charged in the base asset is valued at
+ * the fill price. */
+static ks_dec_t fee_in_quote(const ks_inst_rec_t *r, const ks_fill_t *f)
+{
+    ks_dec_t q;
+    if (f->fee_asset[0] && r && strcmp(f->fee_asset, r->base) == 0 &&
+        ks_dec_mul_round(f->fee, f->px, PX_SCALE, KS_ROUND_HALF_EVEN, &q) == KS_OK)
+        return q;
+    return f->fee;
+}
+
+/* Average-cost position update; realized PnL on the closed part. */
+static void apply_fill(ks_pos_t *p, int side, ks_dec_t px, ks_dec_t qty)
+{
+    ks_dec_t dq = side == KS_SIDE_BUY ? qty : ks_dec_neg(qty);
+    int ps = ks_dec_sign(p->qty);
+    ks_dec_t t;
+
+    if (ps == 0 || ps == ks_dec_sign(dq)) {
+        /* Opening or adding: new avg = (|q| * avg + qty * px) / (|q| + qty). */
+        ks_dec_t aq = ks_dec_abs(p->qty), c1, c2, num, den;
+        if (ks_dec_mul(aq, p->avg_entry, &c1) == KS_OK && ks_dec_mul(qty, px, &c2) == KS_OK &&
+            ks_dec_add(c1, c2, &num) == KS_OK && ks_dec_add(aq, qty, &den) == KS_OK &&
+            ks_dec_div(num, den, PX_SCALE, KS_ROUND_HALF_EVEN, &t) == KS_OK)
+            p->avg_entry = ks_dec_normalize(t);
+        ks_dec_add(p->qty, dq, &p->qty);
+        return;
+    }
+    /* Reducing (and maybe flipping). */
+    ks_dec_t aq = ks_dec_abs(p->qty);
+    ks_dec_t closed = ks_dec_min(aq, qty), diff, pnl;
+    ks_dec_sub(px, p->avg_entry, &diff);
+    if (ps < 0)
+        diff = ks_dec_neg(diff);
+    if (ks_dec_mul_round(closed, diff, PX_SCALE, KS_ROUND_HALF_EVEN, &pnl) == KS_OK)
+        ks_dec_add(p->realized, pnl, &p->realized);
+    ks_dec_add(p->qty, dq, &p->qty);
+    if (ks_dec_is_zero(p->qty))
+        p->avg_entry = KS_DEC_ZERO;
+    else if (ks_dec_sign(p->qty) != ps)
+        p->avg_entry = px; /* flipped: the remainder opened at this price */
+}
+
+static void persist_pos(ks_oms_t *oms, ks_strat_acct_t *a, int32_t inst, const ks_pos_t *p,
+                        const char *venue_name, int64_t wall_ns)
+{
+    const ks_inst_rec_t *r = ks_market_inst(oms->market, inst);
+    ks_position_rec_t pr;
+    if (!oms->store || !r)
+        return;
+    memset(&pr, 0, sizeof(pr));
+    ks_strlcpy(pr.strategy, a->name, sizeof(pr.strategy));
+    ks_strlcpy(pr.venue, venue_name, sizeof(pr.venue));
+    ks_strlcpy(pr.symbol, r->symbol, sizeof(pr.symbol));
+    pr.qty = p->qty;
+    pr.avg_entry = p->avg_entry;
+    pr.realized_pnl = p->realized;
+    pr.fees = p->fees;
+    pr.funding = p->funding;
+    pr.updated_ns = wall_ns;
+    ks_store_position_put(oms->store, &pr);
+}
+
+ks_order_t *ks_oms_on_fill(ks_oms_t *oms, const ks_fill_t *f, const char *venue_name,
+                           int64_t wall_ns, bool *dup)
+{
+    ks_order_t *o = ks_oms_find(oms, f->cloid);
+    *dup = false;
+    if (!o)
+        return NULL;
+    uint64_t h = hash_id(f->trade_id);
+    for (uint32_t i = 0; i < o->n_fills && i < KS_OMS_MAX_FILLS_TRACKED; i++) {
+        if (o->fill_hash[i] == h) {
+            *dup = true;
+            return o;
+        }
+    }
+    const ks_inst_rec_t *r = ks_market_inst(oms->market, o->inst);
+    ks_strat_acct_t *a = ks_oms_account(oms, o->strat);
+    if (oms->store) {
+        ks_fill_rec_t fr;
+        memset(&fr, 0, sizeof(fr));
+        ks_strlcpy(fr.cloid, f->cloid, sizeof(fr.cloid));
+        ks_strlcpy(fr.strategy, a->name, sizeof(fr.strategy));
+        ks_strlcpy(fr.venue, venue_name, sizeof(fr.venue));
+        ks_strlcpy(fr.symbol, r ? r->symbol : "", sizeof(fr.symbol));
+        ks_strlcpy(fr.trade_id, f->trade_id, sizeof(fr.trade_id));
+        fr.side = f->side;
+        fr.maker = f->maker;
+        fr.px = f->px;
+        fr.qty = f->qty;
+        fr.fee = f->fee;
+        ks_strlcpy(fr.fee_asset, f->fee_asset, sizeof(fr.fee_asset));
+        fr.ts_ns = f->hdr.venue_ts ? f->hdr.venue_ts : wall_ns;
+        if (ks_store_fill_insert(oms->store, &fr) == KS_EEXIST) {
+            *dup = true;
+            return o;
+        }
+    }
+    if (o->n_fills < KS_OMS_MAX_FILLS_TRACKED)
+        o->fill_hash[o->n_fills] = h;
+    o->n_fills++;
+    ks_dec_add(o->fill_qty, f->qty, &o->fill_qty);
+
+    ks_pos_t *p = pos_slot(a, o->inst);
+    if (!p)
+        return o;
+    apply_fill(p, f->side ? f->side : o->rec.side, f->px, f->qty);
+    ks_dec_add(p->fees, fee_in_quote(r, f), &p->fees);
+    p->fills++;
+    p->touched = true;
+    a->fills++;
+    persist_pos(oms, a, o->inst, p, venue_name, wall_ns);
+    return o;
+}
+
+void ks_oms_on_funding(ks_oms_t *oms, const ks_funding_t *f, const char *venue_name,
+                       int64_t wall_ns)
+{
+    int32_t inst = f->hdr.inst;
+    ks_dec_t denom = f->position_qty;
+    if (ks_dec_is_zero(denom))
+        denom = ks_oms_total_position(oms, inst);
+    if (ks_dec_is_zero(denom))
+        return;
+    for (int i = -1; i < oms->n_accts; i++) {
+        ks_strat_acct_t *a = ks_oms_account(oms, i);
+        if (inst >= a->n_pos || ks_dec_is_zero(a->pos[inst].qty))
+            continue;
+        ks_pos_t *p = &a->pos[inst];
+        ks_dec_t share, num;
+        if (ks_dec_cmp(p->qty, denom) == 0) {
+            share = f->amount; /* the whole position: exact */
+        } else if (ks_dec_mul(f->amount, p->qty, &num) != KS_OK ||
+                   ks_dec_div(num, denom, PX_SCALE, KS_ROUND_HALF_EVEN, &share) != KS_OK) {
+            ks_log_warn("oms", "funding share for %s does not fit; skipped", a->name);
+            continue;
+        }
+        ks_dec_add(p->funding, share, &p->funding);
+        p->touched = true;
+        if (oms->store) {
+            const ks_inst_rec_t *r = ks_market_inst(oms->market, inst);
+            ks_funding_rec_t fr;
+            memset(&fr, 0, sizeof(fr));
+            ks_strlcpy(fr.strategy, a->name, sizeof(fr.strategy));
+            ks_strlcpy(fr.venue, venue_name, sizeof(fr.venue));
+            ks_strlcpy(fr.symbol, r ? r->symbol : "", sizeof(fr.symbol));
+            fr.rate = f->rate;
+            fr.qty = p->qty;
+            fr.mark = f->mark_px;
+            fr.amount = share;
+            fr.ts_ns = f->hdr.venue_ts ? f->hdr.venue_ts : wall_ns;
+            ks_store_funding_insert(oms->store, &fr);
+        }
+        persist_pos(oms, a, inst, p, venue_name, wall_ns);
+    }
+}
+
+const ks_pos_t *ks_oms_position(ks_oms_t *oms, int strat, int32_t inst)
+{
+    static const ks_pos_t zero;
+    ks_strat_acct_t *a = ks_oms_account(oms, strat);
+    if (!a || inst < 0 || inst >= a->n_pos)
+        return &zero;
+    return &a->pos[inst];
+}
+
+ks_dec_t ks_oms_total_position(ks_oms_t *oms, int32_t inst)
+{
+    ks_dec_t t = KS_DEC_ZERO;
+    for (int i = -1; i < oms->n_accts; i++)
+        ks_dec_add(t, ks_oms_position(oms, i, inst)->qty, &t);
+    return t;
+}
+
+ks_dec_t ks_oms_unrealized(ks_oms_t *oms, const ks_pos_t *p, int32_t inst)
+{
+    ks_dec_t mark, diff, u;
+    if (ks_dec_is_zero(p->qty) || !ks_market_mark(oms->market, inst, &mark))
+        return KS_DEC_ZERO;
+    if (ks_dec_sub(mark, p->avg_entry, &diff) != KS_OK ||
+        ks_dec_mul_round(p->qty, diff, PX_SCALE, KS_ROUND_HALF_EVEN, &u) != KS_OK)
+        return KS_DEC_ZERO;
+    return u;
+}
+
+void ks_oms_totals(ks_oms_t *oms, int strat, ks_acct_totals_t *out)
+{
+    ks_strat_acct_t *a = ks_oms_account(oms, strat);
+    memset(out, 0, sizeof(*out));
+    if (!a)
+        return;
+    out->orders = a->orders;
+    out->fills = a->fills;
+    out->rejects = a->rejects;
+    out->open_orders = a->open_orders;
+    for (int32_t i = 0; i < a->n_pos; i++) {
+        const ks_pos_t *p = &a->pos[i];
+        if (!p->touched)
+            continue;
+        ks_dec_add(out->fees, p->fees, &out->fees);
+        ks_dec_add(out->funding, p->funding, &out->funding);
+        ks_dec_add(out->realized, p->realized, &out->realized);
+        ks_dec_add(out->unrealized, ks_oms_unrealized(oms, p, i), &out->unrealized);
+        if (!ks_dec_is_zero(p->qty)) {
+            ks_dec_t mark, n;
+            out->open_positions++;
+            if (ks_market_mark(oms->market, i, &mark) &&
+                ks_dec_mul_round(ks_dec_abs(p->qty), mark, 8, KS_ROUND_HALF_EVEN, &n) == KS_OK)
+                ks_dec_add(out->gross_notional, n, &out->gross_notional);
+        }
+    }
+}
+
+ks_dec_t ks_oms_open_qty(ks_oms_t *oms, int strat, int32_t inst)
+{
+    ks_dec_t t = KS_DEC_ZERO;
+    size_t it = 0;
+    void *v;
+    while (ks_strmap_next(&oms->orders, &it, NULL, &v)) {
+        ks_order_t *o = v;
+        if (o->strat != strat || o->inst != inst || ks_order_status_is_final(o->rec.status))
+            continue;
+        ks_dec_t rem;
+        if (ks_dec_sub(o->rec.qty, o->rec.filled, &rem) != KS_OK)
+            continue;
+        ks_dec_add(t, o->rec.side == KS_SIDE_BUY ? rem : ks_dec_neg(rem), &t);
+    }
+    return t;
+}
+
+void ks_oms_foreach_open(ks_oms_t *oms, int strat, void (*cb)(void *ud, ks_order_t *o), void *ud)
+{
+    /* Collect first: the callback may change the map (cancel -> final). */
+    size_t it = 0, n = 0, cap = 0;
+    void *v;
+    ks_order_t **list = NULL;
+    while (ks_strmap_next(&oms->orders, &it, NULL, &v)) {
+        ks_order_t *o = v;
+        if ((strat != -2 && o->strat != strat) || ks_order_status_is_final(o->rec.status))
+            continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 16;
+            ks_order_t **nl = realloc(list, cap * sizeof(*nl));
+            if (!nl)
+                break;
+            list = nl;
+        }
+        list[n++] = o;
+    }
+    for (size_t i = 0; i < n; i++)
+        cb(ud, list[i]);
+    free(list);
+}

@@ -42,6 +42,16 @@ typedef struct ks_event {
     int64_t recv_ns;      /* host monotonic receive time; set by the host when 0 */
 } ks_event_t;
 
+/* Zero an event struct and set its header: `ks_bbo_t ev; KS_EVENT_INIT(&ev, KS_EV_BBO);`
+ * (inst starts at -1, "not about one instrument"). */
+#define KS_EVENT_INIT(ptr, type_)                                                                 \
+    do {                                                                                          \
+        memset((ptr), 0, sizeof(*(ptr)));                                                         \
+        (ptr)->hdr.struct_size = (uint32_t)sizeof(*(ptr));                                        \
+        (ptr)->hdr.type = (uint16_t)(type_);                                                      \
+        (ptr)->hdr.inst = -1;                                                                     \
+    } while (0)
+
 enum {
     KS_EVF_SNAPSHOT = 1u << 0, /* part of a fetch reply (reconciliation), not a live update */
     KS_EVF_REPLAY = 1u << 1,   /* from recorded data */

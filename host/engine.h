@@ -1,0 +1,135 @@
+/* The engine: the one hub of the host (DESIGN §1). It owns the loop, the venues and
+ * risk modules (plugin instances), the market cache, the OMS, the strategies and the
+ * store, and routes every event: venue -> market cache -> OMS -> risk monitors ->
+ * strategies. Strategy intents come back through ks_engine_submit(): rounding to tick
+ * and lot, the risk chain, the write-ahead record, then the venue. */
+#ifndef KS_ENGINE_H
+#define KS_ENGINE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <kestrel/kestrel.h>
+
+#include "config.h"
+#include "http.h"
+#include "loop.h"
+#include "market.h"
+#include "oms.h"
+#include "plugin.h"
+#include "store.h"
+#include "strmap.h"
+#include "ws.h"
+
+typedef struct ks_engine ks_engine_t;
+typedef struct ks_strategy ks_strategy_t;
+
+/* A loaded plugin instance's handle, handed to the plugin as ks_host_t *. */
+struct ks_host {
+    ks_engine_t *eng;
+    int kind;          /* KS_PLUGIN_EXCHANGE or KS_PLUGIN_RISK */
+    int index;         /* venue id or risk module index */
+    char name[KS_NAME_LEN];
+    char component[KS_NAME_LEN + 8]; /* "venue.sim", "risk.limits" */
+    ks_u64map_t timers; /* host timer id -> wrapper */
+    bool closing;
+};
+
+typedef struct ks_venue {
+    uint32_t id;
+    char name[KS_NAME_LEN];
+    const ks_plugin_t *plugin;
+    const ks_exchange_ops_t *ops;
+    void *self;
+    struct ks_host host;
+    bool open, up;
+    ks_strmap_t balances; /* "wallet\x1fasset" -> ks_balance_t* */
+} ks_venue_t;
+
+typedef struct ks_riskmod {
+    char name[KS_NAME_LEN];
+    const ks_plugin_t *plugin;
+    const ks_risk_ops_t *ops;
+    void *self;
+    struct ks_host host;
+} ks_riskmod_t;
+
+typedef struct ks_engine_opts {
+    const ks_config_t *cfg; /* borrowed; must outlive the engine */
+    const char *state_dir;  /* directory for kestrel.db */
+    bool backtest;          /* virtual clock */
+    bool check_only;        /* load and validate everything, start nothing */
+    int64_t start_wall_ns;  /* backtest: virtual start */
+} ks_engine_opts_t;
+
+/* Builds the engine: opens the store, loads plugins, opens venues and risk modules,
+ * compiles strategies. On failure writes one line into err and returns NULL. */
+ks_engine_t *ks_engine_new(const ks_engine_opts_t *opts, char *err, size_t err_len);
+void ks_engine_free(ks_engine_t *eng);
+
+/* Starts venues and strategies. */
+int ks_engine_start(ks_engine_t *eng, char *err, size_t err_len);
+/* Runs the loop until stopped, or (duration_ns > 0) for that long; in a backtest for
+ * the virtual duration. Calls on_stop on strategies and flushes the store at the end. */
+int ks_engine_run(ks_engine_t *eng, int64_t duration_ns);
+void ks_engine_stop(ks_engine_t *eng);
+
+/* Accessors. */
+ks_loop_t *ks_engine_loop(ks_engine_t *eng);
+ks_market_t *ks_engine_market(ks_engine_t *eng);
+ks_oms_t *ks_engine_oms(ks_engine_t *eng);
+ks_store_t *ks_engine_store(ks_engine_t *eng);
+const ks_config_t *ks_engine_config(ks_engine_t *eng);
+bool ks_engine_is_backtest(const ks_engine_t *eng);
+const char *ks_engine_db_path(const ks_engine_t *eng);
+int ks_engine_n_strategies(const ks_engine_t *eng);
+ks_strategy_t *ks_engine_strategy(ks_engine_t *eng, int idx);
+ks_venue_t *ks_engine_venue(ks_engine_t *eng, uint32_t id);
+int ks_engine_venue_by_name(ks_engine_t *eng, const char *name);
+uint64_t ks_engine_event_count(const ks_engine_t *eng);
+uint64_t ks_engine_event_count_type(const ks_engine_t *eng, int type);
+
+/* ---- services for strategies (lua_api.c) ---------------------------------------- */
+
+/* Instrument id of a unified symbol on a venue, or -1. */
+int32_t ks_engine_find_inst(ks_engine_t *eng, uint32_t venue, const char *symbol);
+/* Adds instrument market data for a strategy (resolved when the venue registers it). */
+int ks_engine_subscribe(ks_engine_t *eng, int strat, uint32_t venue, const char *symbol);
+
+/* The order path: quantize price (buy down, sell up) and qty (down) to the instrument's
+ * tick and lot, check min size / notional, run the risk chain, write ahead, send. On
+ * success copies the client order id into cloid. On refusal returns < 0 with a one-line
+ * reason in err (no order is created for refusals before the write-ahead). */
+int ks_engine_submit(ks_engine_t *eng, int strat, const ks_order_intent_t *in, char *cloid,
+                     char *err, size_t err_len);
+int ks_engine_cancel(ks_engine_t *eng, int strat, const char *cloid, char *err, size_t err_len);
+/* Cancels every open order of a strategy (-2: everyone). Returns the count. */
+int ks_engine_cancel_all(ks_engine_t *eng, int strat, const char *reason);
+/* Closes every position of a strategy (-2: everyone) with reduce-only market orders.
+ * Returns the number of orders sent. */
+int ks_engine_flatten(ks_engine_t *eng, int strat, const char *reason);
+
+/* Venue wallet balance from the latest balance event, or NULL. */
+const ks_balance_t *ks_engine_balance(ks_engine_t *eng, uint32_t venue, int wallet,
+                                      const char *asset);
+
+/* Records an event in the store journal and the log. */
+void ks_engine_journal(ks_engine_t *eng, const char *kind, const char *subject,
+                       const char *detail_json);
+
+/* ---- the host services table (hostapi.c) ------------------------------------------ */
+
+const ks_host_api_t *ks_hostapi_table(void);
+void ks_host_init(struct ks_host *h, ks_engine_t *eng, int kind, int index, const char *name);
+/* Stops the plugin's timers; call after the plugin's close(). */
+void ks_host_release(struct ks_host *h);
+
+/* Called by hostapi.c. */
+int ks_engine_emit(ks_engine_t *eng, struct ks_host *h, const ks_event_t *ev);
+int ks_engine_instrument_upsert(ks_engine_t *eng, struct ks_host *h, const ks_instrument_t *in,
+                                int32_t *id);
+int ks_engine_action(ks_engine_t *eng, struct ks_host *h, const ks_action_t *act);
+ks_http_t *ks_engine_http(ks_engine_t *eng);
+ks_wsctx_t *ks_engine_ws(ks_engine_t *eng);
+
+#endif

@@ -1,0 +1,80 @@
+/* Strategy runtime: one sandboxed LuaJIT VM per strategy (DESIGN §6).
+ *
+ * A strategy file is a Lua chunk returning a table of callbacks (on_start, on_bbo,
+ * on_ticker, on_order, on_fill, on_timer, ...) and optional `params` defaults. It runs
+ * in a whitelisted environment with the JIT off, a memory cap enforced by the VM's
+ * allocator and an instruction budget per callback; everything it needs comes through
+ * the `ctx` table built by lua_api.c. Errors are caught, logged with a traceback and
+ * counted; too many errors, or a blown budget, disable the strategy. */
+#ifndef KS_LUA_RUNTIME_H
+#define KS_LUA_RUNTIME_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <kestrel/kestrel.h>
+
+#include "config.h"
+
+typedef struct ks_engine ks_engine_t;
+typedef struct ks_strategy ks_strategy_t;
+typedef struct lua_State lua_State;
+
+typedef enum ks_strategy_phase {
+    KS_PHASE_LOAD = 0,    /* running the chunk */
+    KS_PHASE_START = 1,   /* on_start */
+    KS_PHASE_EVENT = 2,   /* market/order/timer callbacks */
+    KS_PHASE_STOP = 3,    /* on_stop */
+    KS_PHASE_CLOSED = 4,  /* VM torn down or disabled: ctx refuses everything */
+} ks_strategy_phase_t;
+
+/* Compiles and loads a strategy into a fresh VM (the chunk runs; no callback yet).
+ * On failure writes "file:line: message" style text into err and returns NULL. */
+ks_strategy_t *ks_strategy_load(ks_engine_t *eng, int idx, const ks_strategy_cfg_t *cfg,
+                                char *err, size_t err_len);
+void ks_strategy_free(ks_strategy_t *st);
+
+/* Calls on_start. A failure disables the strategy. */
+int ks_strategy_start(ks_strategy_t *st);
+/* Calls on_stop and stops its timers. */
+void ks_strategy_stop(ks_strategy_t *st);
+
+/* Delivers an event (BBO, ticker, order, fill, ...) to the matching callback. */
+void ks_strategy_dispatch(ks_strategy_t *st, const ks_event_t *ev);
+/* on_position with the strategy's own position after a fill. */
+void ks_strategy_position_changed(ks_strategy_t *st, int32_t inst);
+
+const char *ks_strategy_name(const ks_strategy_t *st);
+int ks_strategy_index(const ks_strategy_t *st);
+bool ks_strategy_enabled(const ks_strategy_t *st);
+const ks_strategy_cfg_t *ks_strategy_cfg(const ks_strategy_t *st);
+uint32_t ks_strategy_venue(const ks_strategy_t *st);
+/* Market data channels (KS_CH_*) the strategy's callbacks need. */
+uint32_t ks_strategy_channels(const ks_strategy_t *st);
+/* Disables (budget, errors, operator): applies the on_disable policy once. */
+void ks_strategy_disable(ks_strategy_t *st, const char *reason);
+
+typedef struct ks_strategy_stats {
+    uint64_t callbacks, errors, events;
+    size_t mem_bytes, mem_peak;
+} ks_strategy_stats_t;
+void ks_strategy_stats(const ks_strategy_t *st, ks_strategy_stats_t *out);
+
+/* ---- for lua_api.c ---------------------------------------------------------------- */
+
+ks_engine_t *ks_strategy_engine(ks_strategy_t *st);
+ks_strategy_phase_t ks_strategy_phase(const ks_strategy_t *st);
+/* The strategy owning a Lua state (from the registry). */
+ks_strategy_t *ks_strategy_from_lua(lua_State *L);
+/* Arms a named timer calling on_timer(ctx, name); repeat when every_s > 0 after the
+ * first. Re-arming a name replaces it. */
+int ks_strategy_timer(ks_strategy_t *st, const char *name, double after_s, double every_s);
+void ks_strategy_timer_cancel(ks_strategy_t *st, const char *name);
+/* The ctx table is built by lua_api.c on the strategy's VM; leaves it on the stack. */
+void ks_lua_api_push_ctx(lua_State *L, ks_strategy_t *st);
+/* Event -> Lua table; pushes one value. */
+void ks_lua_api_push_event(lua_State *L, ks_strategy_t *st, const ks_event_t *ev);
+/* Position table for a strategy's instrument; pushes one value. */
+void ks_lua_api_push_position(lua_State *L, ks_strategy_t *st, int32_t inst);
+
+#endif

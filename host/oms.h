@@ -1,0 +1,122 @@
+/* Order management: client order ids, the write-ahead order record, the order state
+ * machine, fills into per-strategy positions and PnL, and funding attribution.
+ *
+ * Every order belongs to one strategy (or to the host itself, strat -1, for kill-switch
+ * and disable flattening). Positions and PnL are kept per strategy and instrument with
+ * exact decimals, average-cost method; fees are converted to the quote currency. */
+#ifndef KS_OMS_H
+#define KS_OMS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <kestrel/kestrel.h>
+
+#include "market.h"
+#include "store.h"
+#include "strmap.h"
+
+#define KS_OMS_MAX_FILLS_TRACKED 64 /* per order, for duplicate-fill detection */
+
+typedef struct ks_order {
+    ks_order_rec_t rec;
+    int32_t inst;
+    uint32_t venue;
+    int strat;         /* strategy index, -1: the host */
+    int64_t sent_ns;   /* monotonic time the command left */
+    ks_dec_t fill_qty; /* sum of fills received (may lead rec.filled) */
+    uint64_t fill_hash[KS_OMS_MAX_FILLS_TRACKED];
+    uint32_t n_fills;
+} ks_order_t;
+
+typedef struct ks_pos {
+    ks_dec_t qty;       /* signed */
+    ks_dec_t avg_entry; /* average entry price of the open quantity */
+    ks_dec_t realized;  /* realized PnL, quote currency, fees excluded */
+    ks_dec_t fees;      /* quote currency; negative = rebates */
+    ks_dec_t funding;   /* received (+) or paid (-) */
+    uint32_t fills;
+    bool touched; /* ever traded or funded */
+} ks_pos_t;
+
+typedef struct ks_strat_acct {
+    char name[KS_NAME_LEN];
+    ks_dec_t capital;
+    ks_pos_t *pos; /* by instrument id */
+    int32_t n_pos;
+    uint64_t orders, fills, rejects;
+    uint32_t open_orders;
+} ks_strat_acct_t;
+
+typedef struct ks_oms {
+    ks_store_t *store;   /* borrowed */
+    ks_market_t *market; /* borrowed */
+    ks_strmap_t orders;  /* cloid -> ks_order_t* */
+    ks_strat_acct_t *accts;
+    int n_accts;
+    ks_strat_acct_t host_acct; /* orders the host places itself */
+    char session[16];          /* base36 of the start time in ms */
+    uint64_t seq;
+    uint64_t n_open;
+} ks_oms_t;
+
+/* session_ms makes client ids unique across restarts (the start wall time in ms). */
+int ks_oms_init(ks_oms_t *oms, ks_store_t *store, ks_market_t *market, int64_t session_ms);
+void ks_oms_free(ks_oms_t *oms);
+
+/* Registers a strategy account; returns its index (== strategy index) or < 0. */
+int ks_oms_add_account(ks_oms_t *oms, const char *name, ks_dec_t capital);
+ks_strat_acct_t *ks_oms_account(ks_oms_t *oms, int strat);
+
+/* The allowed transitions of the order state machine (from -> to). Final states accept
+ * nothing; UNKNOWN resolves to any venue-reported state. */
+bool ks_oms_transition_ok(int from, int to);
+
+/* Creates an order in state NEW for an intent already rounded to tick and lot, and
+ * writes it ahead to the store (committed). Returns KS_OK and *out (owned by the oms). */
+int ks_oms_create(ks_oms_t *oms, int strat, uint32_t venue, const char *venue_name, int32_t inst,
+                  const ks_order_intent_t *in, int64_t wall_ns, ks_order_t **out);
+/* The command left (status SENT), or could not be sent (status REJECTED, reason). */
+void ks_oms_sent(ks_oms_t *oms, ks_order_t *o, int64_t now_ns, int64_t wall_ns);
+void ks_oms_send_failed(ks_oms_t *oms, ks_order_t *o, int reject, const char *reason,
+                        int64_t wall_ns);
+/* No acknowledgement in time: the order becomes UNKNOWN until the venue answers. */
+void ks_oms_mark_unknown(ks_oms_t *oms, ks_order_t *o, const char *reason, int64_t wall_ns);
+
+ks_order_t *ks_oms_find(const ks_oms_t *oms, const char *cloid);
+
+/* Applies a venue order update idempotently: duplicates and stale (out-of-order)
+ * updates change nothing. Returns the order (NULL if unknown cloid); *changed says
+ * whether anything changed. */
+ks_order_t *ks_oms_on_order(ks_oms_t *oms, const ks_order_update_t *u, int64_t wall_ns,
+                            bool *changed);
+/* Applies a fill to its order and the owner's position. *dup: an already-seen trade id
+ * (nothing changed). NULL when the cloid is unknown. */
+ks_order_t *ks_oms_on_fill(ks_oms_t *oms, const ks_fill_t *f, const char *venue_name,
+                           int64_t wall_ns, bool *dup);
+/* Splits a venue funding payment among the strategies holding the instrument, in
+ * proportion to their signed positions. */
+void ks_oms_on_funding(ks_oms_t *oms, const ks_funding_t *f, const char *venue_name,
+                       int64_t wall_ns);
+
+/* Position of a strategy (strat -1: the host account) in inst; never NULL (zero). */
+const ks_pos_t *ks_oms_position(ks_oms_t *oms, int strat, int32_t inst);
+/* Sum over every account. */
+ks_dec_t ks_oms_total_position(ks_oms_t *oms, int32_t inst);
+/* Unrealized PnL of a position at the current mark (zero without a price). */
+ks_dec_t ks_oms_unrealized(ks_oms_t *oms, const ks_pos_t *p, int32_t inst);
+
+typedef struct ks_acct_totals {
+    uint64_t orders, fills, rejects;
+    ks_dec_t fees, funding, realized, unrealized, gross_notional;
+    int open_positions;
+    uint32_t open_orders;
+} ks_acct_totals_t;
+void ks_oms_totals(ks_oms_t *oms, int strat, ks_acct_totals_t *out);
+
+/* Remaining (unfilled) signed quantity of a strategy's live orders in inst. */
+ks_dec_t ks_oms_open_qty(ks_oms_t *oms, int strat, int32_t inst);
+/* Calls cb for every non-final order of strat (-2: of everyone). */
+void ks_oms_foreach_open(ks_oms_t *oms, int strat, void (*cb)(void *ud, ks_order_t *o), void *ud);
+
+#endif
