@@ -1,1 +1,0 @@
-/* risk.c: not written yet. */
