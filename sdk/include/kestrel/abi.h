@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdbool.h>
+#include <string.h>
 
 #define KS_ABI_MAJOR 1
 #define KS_ABI_MINOR 0
@@ -34,10 +35,19 @@
 #endif
 
 /* True when a struct of the given declared size includes `field`. */
+#ifdef __cplusplus
+#define KS_EXTERN_C_BEGIN extern "C" {
+#define KS_EXTERN_C_END }
+#else
+#define KS_EXTERN_C_BEGIN
+#define KS_EXTERN_C_END
+#endif
+
 #define KS_HAS_FIELD(ptr, type, field)                                                            \
     ((ptr)->struct_size >= offsetof(type, field) + sizeof(((type *)0)->field))
 
-/* Zero a struct and set its struct_size: `ks_bbo_t ev; KS_INIT(&ev);` */
+/* Zero a struct and set its struct_size: `ks_order_cmd_t c; KS_INIT(&c);` (events use
+ * KS_EVENT_INIT from event.h: their struct_size lives in the header). */
 #define KS_INIT(ptr)                                                                              \
     do {                                                                                          \
         memset((ptr), 0, sizeof(*(ptr)));                                                         \

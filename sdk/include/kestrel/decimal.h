@@ -11,6 +11,8 @@
 
 #include "abi.h"
 
+KS_EXTERN_C_BEGIN
+
 #define KS_DEC_MAX_SCALE 18
 /* Longest formatted value: sign, 19 digits, point, 18 zeros, NUL. */
 #define KS_DEC_STRLEN 48
@@ -22,6 +24,8 @@ typedef struct ks_dec {
 
 #define KS_DEC_ZERO ((ks_dec_t){0, 0})
 #define KS_DEC(m, s) ((ks_dec_t){(m), (s)})
+/* The same as a plain initializer, for static tables: `static const ks_dec_t x = KS_DEC_INIT(5, 1);` */
+#define KS_DEC_INIT(m, s) {(m), (s)}
 
 typedef enum ks_round {
     KS_ROUND_FLOOR = 0,     /* toward -infinity */
@@ -87,5 +91,7 @@ double ks_dec_to_double(ks_dec_t a);
  * to the shortest string that reads back equal), then rounds to `scale` digits.
  * KS_EINVAL for NaN or infinity, KS_ERANGE if too large. */
 int ks_dec_from_double(double v, int scale, ks_round_t mode, ks_dec_t *out);
+
+KS_EXTERN_C_END
 
 #endif

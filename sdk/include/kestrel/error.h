@@ -2,6 +2,10 @@
 #ifndef KESTREL_ERROR_H
 #define KESTREL_ERROR_H
 
+#include "abi.h"
+
+KS_EXTERN_C_BEGIN
+
 typedef enum ks_status {
     KS_OK = 0,
     KS_EINVAL = -1,     /* an argument is invalid */
@@ -24,5 +28,7 @@ typedef enum ks_status {
 
 /* A static, human-readable name for a status code ("invalid argument"). */
 const char *ks_strerror(int rc);
+
+KS_EXTERN_C_END
 
 #endif

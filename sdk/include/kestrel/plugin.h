@@ -20,9 +20,9 @@ typedef struct ks_plugin_desc {
     uint32_t abi_major; /* KS_ABI_MAJOR the plugin was built with */
     uint32_t abi_minor;
     uint32_t kind;           /* ks_plugin_kind_t */
-    const char *name;        /* unique among loaded plugins; static */
-    const char *version;     /* the plugin's own version; static */
-    const char *description; /* one line; static */
+    const char *name;        /* [a-z0-9_]{1,32}, unique among loaded plugins; static */
+    const char *version;     /* the plugin's own version, required; static */
+    const char *description; /* one line, may be NULL; static */
     const void *ops;         /* static operations table of the kind's type */
 } ks_plugin_desc_t;
 
@@ -35,7 +35,8 @@ typedef const ks_plugin_desc_t *(*ks_plugin_entry_fn)(void);
     }
 
 #define KS_PLUGIN_DEFINE(desc_)                                                                   \
-    KS_EXPORT const ks_plugin_desc_t *KS_PLUGIN_ENTRY(void);                                      \
+    KS_EXTERN_C_BEGIN KS_EXPORT const ks_plugin_desc_t *KS_PLUGIN_ENTRY(void);                    \
+    KS_EXTERN_C_END                                                                               \
     KS_EXPORT const ks_plugin_desc_t *KS_PLUGIN_ENTRY(void)                                       \
     {                                                                                             \
         return &(desc_);                                                                          \

@@ -4,6 +4,8 @@
 
 #include "abi.h"
 
+KS_EXTERN_C_BEGIN
+
 /* Lower-case hex of n bytes into out (2n+1 bytes incl. NUL). */
 void ks_hex_encode(const uint8_t *in, size_t n, char *out);
 
@@ -21,5 +23,7 @@ const char *ks_wallet_name(int wallet);
 
 /* True for FILLED, CANCELED, REJECTED and EXPIRED. */
 bool ks_order_status_is_final(int status);
+
+KS_EXTERN_C_END
 
 #endif
