@@ -43,7 +43,7 @@ typedef struct ks_strategy_cfg {
     char **symbols;    /* unified symbols */
     int n_symbols;
     char *params_json; /* the "params" object as JSON text ("{}" when absent) */
-    char *capital;     /* decimal text, quote currency ("10000") */
+    char *capital;     /* decimal text, quote currency ("10000"); NULL when not given */
     ks_strategy_mode_t mode;
     ks_on_disable_t on_disable;
     bool jit;                   /* refused by validation for now (see docs) */
@@ -81,6 +81,14 @@ void ks_config_free(ks_config_t *cfg);
 
 const ks_strategy_cfg_t *ks_config_strategy(const ks_config_t *cfg, const char *name);
 const ks_venue_cfg_t *ks_config_venue(const ks_config_t *cfg, const char *name);
+
+/* Checks a strategy's params against the defaults its script declares (a JSON object
+ * text): a key present in both must have the same JSON type, recursively into objects
+ * (a null default accepts anything; keys only in params are allowed). On a mismatch
+ * writes one line like "strategies.carry.params.notional: expected number, got string"
+ * into err and returns KS_EINVAL. */
+int ks_config_check_params(const ks_strategy_cfg_t *s, const char *defaults_json, char *err,
+                           size_t err_len);
 
 const char *ks_strategy_mode_name(ks_strategy_mode_t m);
 const char *ks_on_disable_name(ks_on_disable_t p);

@@ -74,16 +74,20 @@ void ks_store_close(ks_store_t *st);
 /* The schema version found on disk when opened (0 for a new file). */
 int ks_store_opened_version(const ks_store_t *st);
 
-/* Commits the batch of pending writes. */
+/* Commits the batch of pending writes; KS_OK when nothing is pending. */
 int ks_store_flush(ks_store_t *st);
 
 /* Write-ahead insert of a new order; committed (with any pending batch) on return.
  * KS_EEXIST when the cloid is already stored. */
 int ks_store_order_insert(ks_store_t *st, const ks_order_rec_t *o);
-/* Updates status, fills, venue id, reason of an existing order (batched). */
+/* Updates status, fills, venue id, reason of an existing order (batched): filled,
+ * avg_price, fee, status, venue_id, reject, reason and updated_ns are written; the other
+ * fields of o are ignored. KS_ENOENT when the cloid is not stored. */
 int ks_store_order_update(ks_store_t *st, const ks_order_rec_t *o);
 int ks_store_order_get(ks_store_t *st, const char *cloid, ks_order_rec_t *out);
-/* Calls cb for every order (only_open: not in a final state), oldest first. */
+/* Calls cb for every order (only_open: not in a final state), oldest first (insertion
+ * order). The record is borrowed; valid during the callback only. cb may write to the
+ * store (e.g. update the order it is given). */
 int ks_store_orders_foreach(ks_store_t *st, bool only_open,
                             void (*cb)(void *ud, const ks_order_rec_t *o), void *ud);
 
@@ -92,6 +96,8 @@ int ks_store_fill_insert(ks_store_t *st, const ks_fill_rec_t *f);
 int ks_store_position_put(ks_store_t *st, const ks_position_rec_t *p);
 int ks_store_positions_foreach(ks_store_t *st, void (*cb)(void *ud, const ks_position_rec_t *p),
                                void *ud);
+/* KS_EEXIST (and nothing written) when (strategy, venue, symbol, ts_ns) exists: a
+ * settlement delivered twice is recorded once. */
 int ks_store_funding_insert(ks_store_t *st, const ks_funding_rec_t *f);
 
 /* Appends to the event journal: kind ("order.reject", "strategy.disabled", ...),
@@ -100,16 +106,20 @@ int ks_store_event(ks_store_t *st, int64_t ts_ns, const char *kind, const char *
                    const char *detail_json);
 
 /* Strategy state blob (serialized ctx.state). KS_ENOENT when none; *out is
- * malloc'ed, caller frees. */
+ * malloc'ed and NUL-terminated after len bytes, caller frees. */
 int ks_store_state_get(ks_store_t *st, const char *strategy, char **out, size_t *len);
 int ks_store_state_put(ks_store_t *st, const char *strategy, const char *data, size_t len);
 
-/* Plugin key-value store. */
+/* Plugin key-value store, one namespace per plugin instance. kv_get copies at most cap
+ * bytes and stores the full length in *len (like ks_host_api_t.kv_get); KS_ENOENT when
+ * absent. */
 int ks_store_kv_get(ks_store_t *st, const char *ns, const char *key, void *buf, size_t cap,
                     size_t *len);
 int ks_store_kv_set(ks_store_t *st, const char *ns, const char *key, const void *val, size_t len);
 
-/* Row counts, for summaries and tests: table is "orders", "fills", "events", ... */
+/* Row counts, for summaries and tests: table is one of "orders", "fills", "positions",
+ * "funding_payments", "strategy_state", "events", "plugin_kv", "meta"; any other name
+ * is KS_EINVAL (names are never spliced into SQL). */
 int64_t ks_store_count(ks_store_t *st, const char *table);
 
 #endif
