@@ -1,5 +1,8 @@
 /* Asynchronous HTTP client: libcurl multi with the socket API, driven by ks_loop.
- * Never blocks the loop. Used through ks_host_api_t.http_request by plugins. */
+ * Never blocks the loop. Used through ks_host_api_t.http_request by plugins.
+ * Connections are reused across requests (one multi handle). Proxy variables in the
+ * environment (http_proxy, https_proxy, ...) are ignored: venue traffic never takes
+ * an unconfigured route. In a virtual-clock loop no request starts (returns 0). */
 #ifndef KS_HTTP_H
 #define KS_HTTP_H
 

@@ -37,8 +37,10 @@ int64_t ks_loop_now_ns(const ks_loop_t *loop);
 /* Wall clock ns since the epoch (CLOCK_REALTIME, or virtual start + virtual now). */
 int64_t ks_loop_wall_ns(const ks_loop_t *loop);
 
-/* Arms a timer firing after after_ns, then every repeat_ns if repeat_ns > 0. Returns
- * an id > 0 (never reused), or 0 on failure. */
+/* Arms a timer firing after after_ns, then every repeat_ns if repeat_ns > 0. Repeats
+ * follow the original schedule (no drift); in real mode periods missed while the loop
+ * was busy are skipped, not fired in a burst. Returns an id > 0 (never reused), or 0 on
+ * failure. */
 uint64_t ks_loop_timer_start(ks_loop_t *loop, int64_t after_ns, int64_t repeat_ns, ks_loop_cb cb,
                              void *ud);
 /* Stops a timer; unknown or already-fired ids are ignored. Safe inside callbacks. */
@@ -74,7 +76,8 @@ int ks_loop_run(ks_loop_t *loop);
 /* Runs until now >= deadline_ns (monotonic/virtual), stop, or nothing left to do in
  * virtual mode. */
 int ks_loop_run_until(ks_loop_t *loop, int64_t deadline_ns);
-/* Makes run() return after the current callback. */
+/* Makes run() return after the current callback; work not yet dispatched in this
+ * iteration (events, due timers, deferred callbacks, hooks) stays for the next run. */
 void ks_loop_stop(ks_loop_t *loop);
 bool ks_loop_stopped(const ks_loop_t *loop);
 
