@@ -1027,12 +1027,12 @@ static int open_venues(ks_engine_t *eng, char *err, size_t err_len)
     const ks_config_t *cfg = eng->cfg;
     const char *defaults[4];
     int nd = ks_plugin_default_dirs(defaults, 4);
-    char *dirs[32];
+    const char *dirs[32];
     int n_dirs = 0;
     for (int i = 0; i < cfg->n_plugin_path && n_dirs < 28; i++)
         dirs[n_dirs++] = cfg->plugin_path[i];
     for (int i = 0; i < nd && n_dirs < 32; i++)
-        dirs[n_dirs++] = (char *)defaults[i];
+        dirs[n_dirs++] = defaults[i];
 
     eng->venues = calloc((size_t)(cfg->n_venues ? cfg->n_venues : 1), sizeof(ks_venue_t));
     eng->risk = calloc((size_t)(cfg->n_risk ? cfg->n_risk : 1), sizeof(ks_riskmod_t));
@@ -1106,6 +1106,25 @@ static int64_t log_clock(void *ud)
     return ks_loop_wall_ns(((ks_engine_t *)ud)->loop);
 }
 
+static void on_signal_stop(ks_loop_t *loop, void *ud)
+{
+    ks_log_info("engine", "signal received: stopping");
+    ks_engine_stop(ud);
+}
+
+static void on_sighup(ks_loop_t *loop, void *ud)
+{
+    ks_engine_t *eng = ud;
+    char err[512];
+    ks_config_t *cfg = ks_config_load(eng->cfg->path, err, sizeof(err));
+    if (!cfg) {
+        ks_log_error("engine", "SIGHUP: new config rejected, keeping the old one: %s", err);
+        return;
+    }
+    ks_log_info("engine", "SIGHUP: config re-read and valid (%s)", eng->cfg->path);
+    ks_config_free(cfg);
+}
+
 ks_engine_t *ks_engine_new(const ks_engine_opts_t *opts, char *err, size_t err_len)
 {
     ks_engine_t *eng = calloc(1, sizeof(*eng));
@@ -1129,6 +1148,13 @@ ks_engine_t *ks_engine_new(const ks_engine_opts_t *opts, char *err, size_t err_l
     }
     if (eng->backtest)
         ks_log_set_clock(log_clock, eng);
+    if (!eng->backtest && !eng->check_only) {
+        /* Before any thread exists (curl's resolver, lws DNS): signals must be blocked in
+         * every thread so only the loop's signalfd receives them. */
+        ks_loop_signal(eng->loop, SIGINT, on_signal_stop, eng);
+        ks_loop_signal(eng->loop, SIGTERM, on_signal_stop, eng);
+        ks_loop_signal(eng->loop, SIGHUP, on_sighup, eng);
+    }
     if (!eng->check_only) {
         if (mkdir_p(eng->state_dir) != 0) {
             snprintf(err, err_len, "%s: cannot create state directory: %s", eng->state_dir,
@@ -1149,6 +1175,8 @@ ks_engine_t *ks_engine_new(const ks_engine_opts_t *opts, char *err, size_t err_l
         eng->store = ks_store_open(eng->db_path, err, err_len);
         if (!eng->store)
             goto fail;
+        if (eng->backtest)
+            ks_store_set_simulation(eng->store, true);
     }
     if (!eng->backtest && !eng->check_only) {
         eng->http = ks_http_new(eng->loop);
@@ -1226,25 +1254,6 @@ void ks_engine_stop(ks_engine_t *eng)
     ks_loop_stop(eng->loop);
 }
 
-static void on_signal_stop(ks_loop_t *loop, void *ud)
-{
-    ks_log_info("engine", "signal received: stopping");
-    ks_engine_stop(ud);
-}
-
-static void on_sighup(ks_loop_t *loop, void *ud)
-{
-    ks_engine_t *eng = ud;
-    char err[512];
-    ks_config_t *cfg = ks_config_load(eng->cfg->path, err, sizeof(err));
-    if (!cfg) {
-        ks_log_error("engine", "SIGHUP: new config rejected, keeping the old one: %s", err);
-        return;
-    }
-    ks_log_info("engine", "SIGHUP: config re-read and valid (%s)", eng->cfg->path);
-    ks_config_free(cfg);
-}
-
 static void status_line(ks_loop_t *loop, void *ud)
 {
     ks_engine_t *eng = ud;
@@ -1279,9 +1288,6 @@ int ks_engine_run(ks_engine_t *eng, int64_t duration_ns)
 {
     int rc;
     if (!eng->backtest) {
-        ks_loop_signal(eng->loop, SIGINT, on_signal_stop, eng);
-        ks_loop_signal(eng->loop, SIGTERM, on_signal_stop, eng);
-        ks_loop_signal(eng->loop, SIGHUP, on_sighup, eng);
         if (eng->cfg->status_interval_ms > 0)
             eng->status_timer = ks_loop_timer_start(
                 eng->loop, eng->cfg->status_interval_ms * 1000000LL,

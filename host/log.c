@@ -77,19 +77,32 @@ static void redact(char *s)
     }
 }
 
-static void json_escape(FILE *f, const char *s)
+/* Appends s JSON-escaped to buf at *pos (bounded by cap). */
+static void json_escape(char *buf, size_t cap, size_t *pos, const char *s)
 {
-    for (; *s; s++) {
+    for (; *s && *pos + 7 < cap; s++) {
         unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            fprintf(f, "\\%c", c);
-        else if (c == '\n')
-            fputs("\\n", f);
-        else if (c < 0x20)
-            fprintf(f, "\\u%04x", c);
-        else
-            fputc(c, f);
+        if (c == '"' || c == '\\') {
+            buf[(*pos)++] = '\\';
+            buf[(*pos)++] = (char)c;
+        } else if (c == '\n') {
+            buf[(*pos)++] = '\\';
+            buf[(*pos)++] = 'n';
+        } else if (c < 0x20) {
+            *pos += (size_t)snprintf(buf + *pos, cap - *pos, "\\u%04x", c);
+        } else {
+            buf[(*pos)++] = (char)c;
+        }
     }
+}
+
+static void append(char *buf, size_t cap, size_t *pos, const char *s)
+{
+    size_t n = strlen(s);
+    if (*pos + n >= cap)
+        n = cap - *pos - 1;
+    memcpy(buf + *pos, s, n);
+    *pos += n;
 }
 
 void ks_logv(int level, const char *component, const char *fmt, va_list ap)
@@ -117,16 +130,24 @@ void ks_logv(int level, const char *component, const char *fmt, va_list ap)
     char tbuf[40];
     strftime(tbuf, sizeof(tbuf), "%Y-%m-%dT%H:%M:%S", &tm);
     int ms = (int)((ns / 1000000) % 1000);
+    /* One write per record: stderr is unbuffered. */
+    char line[4600];
+    size_t pos = 0;
     if (log_fmt == KS_LOGF_JSON) {
-        fprintf(f, "{\"ts\":\"%s.%03dZ\",\"level\":\"%s\",\"component\":\"", tbuf, ms,
-                level_names[level]);
-        json_escape(f, component);
-        fputs("\",\"msg\":\"", f);
-        json_escape(f, msg);
-        fputs("\"}\n", f);
+        char head[96];
+        snprintf(head, sizeof(head), "{\"ts\":\"%s.%03dZ\",\"level\":\"%s\",\"component\":\"", tbuf,
+                 ms, level_names[level]);
+        append(line, sizeof(line), &pos, head);
+        json_escape(line, sizeof(line), &pos, component);
+        append(line, sizeof(line), &pos, "\",\"msg\":\"");
+        json_escape(line, sizeof(line), &pos, msg);
+        append(line, sizeof(line), &pos, "\"}\n");
     } else {
-        fprintf(f, "%s.%03dZ %-5s %s: %s\n", tbuf, ms, level_names[level], component, msg);
+        int n = snprintf(line, sizeof(line), "%s.%03dZ %-5s %s: %s\n", tbuf, ms, level_names[level],
+                         component, msg);
+        pos = n < 0 ? 0 : (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1;
     }
+    fwrite(line, 1, pos, f);
     fflush(f);
 }
 

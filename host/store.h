@@ -80,6 +80,11 @@ int ks_store_flush(ks_store_t *st);
 /* Write-ahead insert of a new order; committed (with any pending batch) on return.
  * KS_EEXIST when the cloid is already stored. */
 int ks_store_order_insert(ks_store_t *st, const ks_order_rec_t *o);
+/* Simulation mode (backtests): the order insert joins the batch instead of committing
+ * (the simulated venue is in-process, so nothing can leave before a crash loses both),
+ * and synchronous=OFF. Never for live trading. */
+void ks_store_set_simulation(ks_store_t *st, bool on);
+
 /* Updates status, fills, venue id, reason of an existing order (batched): filled,
  * avg_price, fee, status, venue_id, reject, reason and updated_ns are written; the other
  * fields of o are ignored. KS_ENOENT when the cloid is not stored. */

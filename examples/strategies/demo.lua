@@ -10,9 +10,10 @@ S.params = {
     max_orders = 5,    -- position cap per symbol, in orders
     interval_s = 1,    -- how often to look for trades
     alpha = 0.1,       -- weight of the newest mid in the moving average
+    cooldown_s = 30,   -- minimum time between two trades on one symbol
 }
 
-local avg = {}
+local avg, last_trade = {}, {}
 
 function S.on_start(ctx)
     ctx.log(string.format("demo started on %d symbols, %g USDT per order",
@@ -30,16 +31,20 @@ function S.on_timer(ctx, name)
     local p = ctx.params
     for _, sym in ipairs(ctx.symbols) do
         local m, a = ctx.market(sym), avg[sym]
-        if m and m.mid and a then
+        local now = ctx.now()
+        if m and m.mid and a and now - (last_trade[sym] or -1e15) >= p.cooldown_s * 1000 then
             local dev_bps = (m.mid - a) / a * 1e4
             local pos = ctx.position(sym).qty
             local qty = p.notional / m.mid
             if dev_bps < -p.band_bps and pos < qty * p.max_orders then
                 local cloid, err = ctx.order{symbol = sym, side = "buy", qty = qty}
                 if not cloid then ctx.log("warn", sym .. ": " .. err) end
+                last_trade[sym] = now
             elseif dev_bps > p.band_bps and pos > 0 then
-                ctx.order{symbol = sym, side = "sell", qty = math.min(qty, pos),
-                          reduce_only = true}
+                -- Sell everything when what would remain is too small to trade later.
+                local sell = pos < 2 * qty and pos or qty
+                ctx.order{symbol = sym, side = "sell", qty = sell, reduce_only = true}
+                last_trade[sym] = now
             end
         end
     end
