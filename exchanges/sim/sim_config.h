@@ -1,0 +1,59 @@
+/* sim_config: the sim venue's JSON config, parsed and validated with defaults filled in.
+ * Every key is documented in README.md. */
+#ifndef KS_SIM_CONFIG_H
+#define KS_SIM_CONFIG_H
+
+#include <kestrel/kestrel.h>
+
+#include "sim_core.h"
+
+#define KS_SIM_MAX_SYMBOLS (KS_SIM_MAX_INST / 2)
+
+typedef struct ks_sim_symbol_cfg {
+    char base[KS_ASSET_LEN];
+    ks_dec_t price; /* initial spot mid */
+    ks_dec_t tick, lot, min_qty, min_notional;
+    double vol, jumps_per_day, jump_size;
+    double premium_mean, premium_vol, premium_half_life_h;
+    double liq_bursts_per_day, liq_impact, liq_usd;
+    double trades_per_s, trade_usd, depth_usd;
+    double oi_usd, volume_usd;
+    int32_t spread_ticks;
+    int32_t max_leverage;
+    int32_t funding_interval_h;
+} ks_sim_symbol_cfg_t;
+
+typedef struct ks_sim_balance_cfg {
+    char asset[KS_ASSET_LEN];
+    ks_dec_t amount;
+} ks_sim_balance_cfg_t;
+
+typedef struct ks_sim_config {
+    uint64_t seed;
+    char quote[KS_ASSET_LEN];
+    int32_t tick_ms;
+    int32_t funding_interval_h;
+    ks_dec_t funding_cap, interest_rate;
+    ks_dec_t maker_fee, taker_fee, maint_margin_rate;
+    int32_t latency_ms;
+    int32_t book_levels;
+    int32_t leverage, max_leverage;
+    int32_t oracle_lag_ms;
+    uint32_t n_spot, n_futures;
+    ks_sim_balance_cfg_t spot[KS_SIM_MAX_ASSETS];
+    ks_sim_balance_cfg_t futures[KS_SIM_MAX_ASSETS];
+    uint32_t n_symbols;
+    ks_sim_symbol_cfg_t symbols[KS_SIM_MAX_SYMBOLS];
+} ks_sim_config_t;
+
+/* Parses the venue's config object (NULL or blank text: all defaults). On failure
+ * writes one line naming the key ("symbols[2].price: expected a decimal string") into
+ * err and returns KS_EINVAL (KS_ENOMEM when out of memory). */
+int ks_sim_config_parse(const char *json, ks_sim_config_t *cfg, char *err, size_t err_len);
+
+/* Fills a symbol with the built-in defaults for `base` (a generic profile when the base
+ * is not in the table) and the venue-wide defaults of cfg. */
+void ks_sim_config_symbol_defaults(const ks_sim_config_t *cfg, const char *base,
+                                   ks_sim_symbol_cfg_t *out);
+
+#endif
