@@ -15,6 +15,7 @@
 #include <sqlite3.h>
 
 #include "config.h"
+#include "decode.h"
 #include "engine.h"
 #include "log.h"
 #include "plugin.h"
@@ -29,6 +30,7 @@ static const char *usage_main =
     "  run CONFIG        run the host (live or on the built-in sim venue) until Ctrl-C\n"
     "  backtest CONFIG   simulate on a virtual clock and print a summary\n"
     "  check CONFIG      validate the config, load plugins, compile strategies\n"
+    "  decode --venue V  raw venue messages (stdin) -> normalized events (stdout)\n"
     "  plugin info FILE  describe a plugin shared object\n"
     "  version           print versions\n"
     "\n"
@@ -274,6 +276,8 @@ int ks_cli_main(int argc, char **argv)
         return cmd_run_or_backtest(argc - 2, argv + 2, true);
     if (strcmp(cmd, "check") == 0)
         return cmd_check(argc - 2, argv + 2);
+    if (strcmp(cmd, "decode") == 0)
+        return ks_decode_main(argc - 2, argv + 2);
     if (strcmp(cmd, "plugin") == 0)
         return cmd_plugin(argc - 2, argv + 2);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0)

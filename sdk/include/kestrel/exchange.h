@@ -79,6 +79,12 @@ typedef struct ks_exchange_ops {
 
     /* Rate-limit weight of one request of `kind` (1 when NULL). */
     uint32_t (*request_weight)(void *self, uint32_t kind, int32_t inst);
+
+    /* Feeds one raw venue message (a WebSocket frame or a REST response body, as text)
+     * through the adapter's parser without any I/O; the resulting events are emitted as
+     * usual. Instruments a message names but that are not registered yet may be
+     * registered on the fly. Backs `kestrel decode`; may be NULL. */
+    int (*decode)(void *self, const char *msg, size_t len);
 } ks_exchange_ops_t;
 
 #endif
