@@ -15,6 +15,7 @@
 #include <sqlite3.h>
 
 #include "config.h"
+#include "ctl.h"
 #include "decode.h"
 #include "engine.h"
 #include "log.h"
@@ -30,6 +31,7 @@ static const char *usage_main =
     "  run CONFIG        run the host (live or on the built-in sim venue) until Ctrl-C\n"
     "  backtest CONFIG   simulate on a virtual clock and print a summary\n"
     "  check CONFIG      validate the config, load plugins, compile strategies\n"
+    "  ctl COMMAND       talk to a running host: status, enable, disable, reload, kill\n"
     "  decode --venue V  raw venue messages (stdin) -> normalized events (stdout)\n"
     "  plugin info FILE  describe a plugin shared object\n"
     "  version           print versions\n"
@@ -64,6 +66,20 @@ static const char *usage_plugin =
     "usage: kestrel plugin info FILE.so\n"
     "\n"
     "Loads FILE.so and prints its descriptor: name, kind, version, ABI, operations.\n";
+
+static const char *usage_ctl =
+    "usage: kestrel ctl [--state-dir DIR | --config CONFIG] COMMAND [NAME]\n"
+    "\n"
+    "Talks to the host running on a state directory (its control socket DIR/kestrel.sock).\n"
+    "DIR defaults to the config's state_dir with --config, else ./state.\n"
+    "\n"
+    "commands:\n"
+    "  status          strategies, modes, orders, errors, reloads (JSON)\n"
+    "  enable NAME     enable a strategy (fresh VM, stored ctx.state, on_start)\n"
+    "  disable NAME    on_stop, then the strategy's on_disable policy (hold|cancel|flatten)\n"
+    "  reload NAME     hot-reload a strategy's file now\n"
+    "  reload-config   re-read the config file (same as SIGHUP)\n"
+    "  kill            the kill switch: cancel all, flatten all, exit non-zero\n";
 
 static bool is_help(const char *a)
 {
@@ -242,6 +258,48 @@ static int cmd_check(int argc, char **argv)
     return 0;
 }
 
+static int cmd_ctl(int argc, char **argv)
+{
+    const char *state = NULL, *config = NULL, *cmd = NULL, *name = NULL;
+    char path[1200], line[512], err[1024];
+    for (int i = 0; i < argc; i++) {
+        if (is_help(argv[i])) {
+            fputs(usage_ctl, stdout);
+            return 0;
+        }
+        if (strcmp(argv[i], "--state-dir") == 0 && i + 1 < argc)
+            state = argv[++i];
+        else if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+            config = argv[++i];
+        else if (!cmd)
+            cmd = argv[i];
+        else if (!name)
+            name = argv[i];
+        else {
+            fprintf(stderr, "kestrel ctl: unexpected argument %s\n", argv[i]);
+            return 2;
+        }
+    }
+    if (!cmd) {
+        fputs(usage_ctl, stderr);
+        return 2;
+    }
+    ks_config_t *cfg = NULL;
+    if (!state && config) {
+        cfg = ks_config_load(config, err, sizeof(err));
+        if (!cfg) {
+            fprintf(stderr, "%s\n", err);
+            return 2;
+        }
+        state = cfg->state_dir;
+    }
+    snprintf(path, sizeof(path), "%s/kestrel.sock", state ? state : "state");
+    snprintf(line, sizeof(line), "%s%s%s", cmd, name ? " " : "", name ? name : "");
+    int rc = ks_ctl_request(path, line, stdout, stderr);
+    ks_config_free(cfg);
+    return rc;
+}
+
 static int cmd_plugin(int argc, char **argv)
 {
     if (argc < 1 || is_help(argv[0]) || strcmp(argv[0], "info") != 0 || argc < 2 ||
@@ -276,6 +334,8 @@ int ks_cli_main(int argc, char **argv)
         return cmd_run_or_backtest(argc - 2, argv + 2, true);
     if (strcmp(cmd, "check") == 0)
         return cmd_check(argc - 2, argv + 2);
+    if (strcmp(cmd, "ctl") == 0)
+        return cmd_ctl(argc - 2, argv + 2);
     if (strcmp(cmd, "decode") == 0)
         return ks_decode_main(argc - 2, argv + 2);
     if (strcmp(cmd, "plugin") == 0)

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -13,8 +14,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ctl.h"
 #include "log.h"
 #include "lua_runtime.h"
+#include "summary.h"
+#include "watch.h"
 
 #define ACK_TIMEOUT_NS (5LL * 1000000000)   /* SENT without an answer -> UNKNOWN */
 #define WATCHDOG_NS (1LL * 1000000000)
@@ -56,6 +60,11 @@ typedef struct sub_list {
     int n, cap;
 } sub_list_t;
 
+typedef struct pending_xfer {
+    uint64_t req_id;
+    int strat;
+} pending_xfer_t;
+
 typedef struct pending_sub {
     int strat;
     uint32_t venue;
@@ -92,6 +101,13 @@ struct ks_engine {
     int32_t n_subs;
     pending_sub_t *pending;
     int n_pending, cap_pending;
+    pending_xfer_t xfers[64];
+    int n_xfers;
+    /* live operation */
+    ks_watch_t *watch;
+    ks_ctl_t *ctl;
+    ks_config_t **owned_cfgs; /* configs re-read at run time (the first one is the CLI's) */
+    int n_owned;
     /* run state */
     uint64_t watchdog_timer, status_timer;
     uint64_t iterations_since_flush;
@@ -283,22 +299,29 @@ static ks_dec_t pf_gross_notional(const ks_portfolio_t *pf, const char *strategy
     return total;
 }
 
+ks_dec_t ks_engine_equity(ks_engine_t *eng, int strat)
+{
+    ks_dec_t eq = KS_DEC_ZERO;
+    ks_acct_totals_t t;
+    ks_strat_acct_t *a = ks_oms_account(&eng->oms, strat);
+    if (!a)
+        return eq;
+    ks_oms_totals(&eng->oms, strat, &t);
+    ks_dec_add(eq, a->capital, &eq);
+    ks_dec_add(eq, t.realized, &eq);
+    ks_dec_add(eq, t.unrealized, &eq);
+    ks_dec_add(eq, t.funding, &eq);
+    ks_dec_sub(eq, t.fees, &eq);
+    return eq;
+}
+
 static ks_dec_t pf_equity(const ks_portfolio_t *pf, const char *strategy)
 {
     ks_engine_t *eng = pf_eng(pf);
     ks_dec_t eq = KS_DEC_ZERO;
-    for (int s = 0; s < eng->n_strats; s++) {
-        if (strategy && strcmp(ks_strategy_name(eng->strats[s]), strategy) != 0)
-            continue;
-        ks_acct_totals_t t;
-        ks_strat_acct_t *a = ks_oms_account(&eng->oms, s);
-        ks_oms_totals(&eng->oms, s, &t);
-        ks_dec_add(eq, a->capital, &eq);
-        ks_dec_add(eq, t.realized, &eq);
-        ks_dec_add(eq, t.unrealized, &eq);
-        ks_dec_add(eq, t.funding, &eq);
-        ks_dec_sub(eq, t.fees, &eq);
-    }
+    for (int s = 0; s < eng->n_strats; s++)
+        if (!strategy || strcmp(ks_strategy_name(eng->strats[s]), strategy) == 0)
+            ks_dec_add(eq, ks_engine_equity(eng, s), &eq);
     return eq;
 }
 
@@ -359,10 +382,10 @@ static int sub_add(ks_engine_t *eng, int32_t inst, int strat)
         eng->n_subs = n;
     }
     sub_list_t *l = &eng->subs[inst];
+    bool present = false;
     for (int i = 0; i < l->n; i++)
-        if (l->strats[i] == strat)
-            return KS_OK;
-    if (l->n == l->cap) {
+        present |= l->strats[i] == strat;
+    if (!present && l->n == l->cap) {
         int nc = l->cap ? l->cap * 2 : 4;
         int *na = realloc(l->strats, (size_t)nc * sizeof(*na));
         if (!na)
@@ -370,7 +393,8 @@ static int sub_add(ks_engine_t *eng, int32_t inst, int strat)
         l->strats = na;
         l->cap = nc;
     }
-    l->strats[l->n++] = strat;
+    if (!present)
+        l->strats[l->n++] = strat;
     ks_venue_t *v = ks_engine_venue(eng, ks_market_inst(&eng->market, inst)->venue);
     if (v && v->open)
         v->ops->subscribe(v->self, inst, ks_strategy_channels(eng->strats[strat]));
@@ -396,6 +420,14 @@ int ks_engine_subscribe(ks_engine_t *eng, int strat, uint32_t venue, const char 
     p->venue = venue;
     ks_strlcpy(p->symbol, symbol, sizeof(p->symbol));
     return KS_OK;
+}
+
+void ks_engine_strategy_enabled(ks_engine_t *eng, int strat)
+{
+    ks_strategy_t *st = eng->strats[strat];
+    const ks_strategy_cfg_t *sc = ks_strategy_cfg(st);
+    for (int s = 0; s < sc->n_symbols; s++)
+        ks_engine_subscribe(eng, strat, ks_strategy_venue(st), sc->symbols[s]);
 }
 
 static void resolve_pending(ks_engine_t *eng, uint32_t venue, int32_t inst, const char *symbol)
@@ -548,6 +580,57 @@ const ks_balance_t *ks_engine_balance(ks_engine_t *eng, uint32_t venue, int wall
     return ks_strmap_get(&v->balances, key, &val) ? val : NULL;
 }
 
+bool ks_engine_margin_level(ks_engine_t *eng, uint32_t venue, double *out)
+{
+    ks_venue_t *v = ks_engine_venue(eng, venue);
+    size_t it = 0;
+    void *val;
+    if (!v)
+        return false;
+    while (ks_strmap_next(&v->balances, &it, NULL, &val)) {
+        const ks_balance_t *b = val;
+        if ((b->wallet == KS_WALLET_FUTURES || b->wallet == KS_WALLET_UNIFIED) &&
+            b->maint_margin.mant > 0) {
+            *out = ks_dec_to_double(b->equity) / ks_dec_to_double(b->maint_margin);
+            return true;
+        }
+    }
+    return false;
+}
+
+typedef struct xfer_view {
+    const ks_transfer_result_t *r;
+} xfer_view_t;
+
+static void push_transfer(lua_State *L, void *ud)
+{
+    ks_lua_api_push_transfer(L, ((xfer_view_t *)ud)->r);
+}
+
+static void on_transfer_result(ks_engine_t *eng, const ks_transfer_result_t *r)
+{
+    for (int i = 0; i < eng->n_xfers; i++) {
+        if (eng->xfers[i].req_id != r->req_id)
+            continue;
+        int strat = eng->xfers[i].strat;
+        eng->xfers[i] = eng->xfers[--eng->n_xfers];
+        char detail[300], amt[KS_DEC_STRLEN];
+        ks_dec_format(r->amount, amt, sizeof(amt));
+        snprintf(detail, sizeof(detail),
+                 "{\"id\":%llu,\"ok\":%s,\"asset\":\"%s\",\"amount\":\"%s\",\"from\":\"%s\","
+                 "\"to\":\"%s\"}",
+                 (unsigned long long)r->req_id, r->rc == KS_OK ? "true" : "false", r->asset, amt,
+                 ks_wallet_name(r->from), ks_wallet_name(r->to));
+        ks_engine_journal(eng, "transfer", strat >= 0 ? ks_strategy_name(eng->strats[strat]) : "host",
+                          detail);
+        if (strat >= 0 && ks_strategy_enabled(eng->strats[strat])) {
+            xfer_view_t xv = {r};
+            ks_strategy_call(eng->strats[strat], "on_transfer", push_transfer, &xv);
+        }
+        return;
+    }
+}
+
 static void dispatch(ks_engine_t *eng, ks_event_t *ev)
 {
     ks_venue_t *v = ks_engine_venue(eng, ev->venue);
@@ -632,9 +715,12 @@ static void dispatch(ks_engine_t *eng, ks_event_t *ev)
         risk_on_event(eng, ev);
         return;
     }
+    case KS_EV_TRANSFER:
+        on_transfer_result(eng, (ks_transfer_result_t *)ev);
+        risk_on_event(eng, ev);
+        return;
     case KS_EV_INSTRUMENT:
     case KS_EV_SYNC_DONE:
-    case KS_EV_TRANSFER:
         risk_on_event(eng, ev);
         return;
     }
@@ -866,6 +952,70 @@ int ks_engine_cancel(ks_engine_t *eng, int strat, const char *cloid, char *err, 
     return KS_OK;
 }
 
+int ks_engine_amend(ks_engine_t *eng, int strat, const char *cloid, ks_dec_t price, ks_dec_t qty,
+                    char *err, size_t err_len)
+{
+    ks_order_t *o = ks_oms_find(&eng->oms, cloid);
+    if (!o || (strat != -2 && o->strat != strat))
+        return refuse(err, err_len, "no such order %s", cloid);
+    if (ks_order_status_is_final(o->rec.status))
+        return refuse(err, err_len, "order %s is already %s", cloid,
+                      ks_order_status_name(o->rec.status));
+    ks_venue_t *v = ks_engine_venue(eng, o->venue);
+    if (!v || !v->open || !v->ops->amend || !(v->ops->caps & KS_XCAP_AMEND))
+        return refuse(err, err_len, "venue %s does not support amending orders",
+                      v ? v->name : "?");
+    const ks_instrument_t *s = &ks_market_inst(&eng->market, o->inst)->spec;
+    ks_amend_cmd_t c;
+    KS_INIT(&c);
+    c.inst = o->inst;
+    ks_strlcpy(c.cloid, o->rec.cloid, sizeof(c.cloid));
+    ks_strlcpy(c.venue_id, o->rec.venue_id, sizeof(c.venue_id));
+    if (price.mant > 0 && s->tick_size.mant > 0)
+        ks_dec_quantize(price, s->tick_size,
+                        o->rec.side == KS_SIDE_BUY ? KS_ROUND_FLOOR : KS_ROUND_CEIL, &c.price);
+    if (qty.mant > 0 && s->lot_size.mant > 0)
+        ks_dec_quantize(qty, s->lot_size, KS_ROUND_FLOOR, &c.qty);
+    if (qty.mant > 0 && ks_dec_cmp(c.qty, s->min_qty) < 0)
+        return refuse(err, err_len, "amended qty is below the minimum of %s",
+                      ks_market_inst(&eng->market, o->inst)->symbol);
+    int rc = v->ops->amend(v->self, &c);
+    if (rc != KS_OK)
+        return refuse(err, err_len, "amend not sent: %s", ks_strerror(rc));
+    return KS_OK;
+}
+
+int ks_engine_transfer(ks_engine_t *eng, int strat, uint32_t venue, const char *asset,
+                       ks_dec_t amount, int from, int to, uint64_t *id, char *err,
+                       size_t err_len)
+{
+    ks_venue_t *v = ks_engine_venue(eng, venue);
+    if (!v || !v->open)
+        return refuse(err, err_len, "venue is not open");
+    if (!v->ops->transfer || !(v->ops->caps & KS_XCAP_TRANSFER))
+        return refuse(err, err_len, "venue %s has no separate wallets to transfer between",
+                      v->name);
+    if (ks_dec_sign(amount) <= 0)
+        return refuse(err, err_len, "transfer amount must be positive");
+    if (eng->n_xfers == (int)(sizeof(eng->xfers) / sizeof(eng->xfers[0])))
+        return refuse(err, err_len, "too many transfers in flight");
+    ks_transfer_cmd_t c;
+    KS_INIT(&c);
+    c.req_id = ++eng->next_req;
+    ks_strlcpy(c.asset, asset, sizeof(c.asset));
+    c.amount = amount;
+    c.from = (uint8_t)from;
+    c.to = (uint8_t)to;
+    eng->xfers[eng->n_xfers++] = (pending_xfer_t){c.req_id, strat};
+    int rc = v->ops->transfer(v->self, &c);
+    if (rc != KS_OK) {
+        eng->n_xfers--;
+        return refuse(err, err_len, "transfer not sent: %s", ks_strerror(rc));
+    }
+    *id = c.req_id;
+    return KS_OK;
+}
+
 typedef struct cancel_ctx {
     ks_engine_t *eng;
     int n;
@@ -921,6 +1071,11 @@ int ks_engine_flatten(ks_engine_t *eng, int strat, const char *reason)
     return sent;
 }
 
+static void push_notice(lua_State *L, void *ud)
+{
+    ks_lua_api_push_notice(L, ud);
+}
+
 int ks_engine_action(ks_engine_t *eng, struct ks_host *h, const ks_action_t *act)
 {
     const char *reason = act->reason ? act->reason : "";
@@ -951,6 +1106,15 @@ int ks_engine_action(ks_engine_t *eng, struct ks_host *h, const ks_action_t *act
         ks_engine_stop(eng);
         return KS_OK;
     case KS_ACT_NOTIFY:
+        for (int i = 0; i < eng->n_strats; i++) {
+            if ((strat >= 0 && i != strat) || !ks_strategy_enabled(eng->strats[i]))
+                continue;
+            ks_risk_notice_t n = {h->name, reason,
+                                  act->inst >= 0 && ks_market_inst(&eng->market, act->inst)
+                                      ? ks_market_inst(&eng->market, act->inst)->symbol
+                                      : NULL};
+            ks_strategy_call(eng->strats[i], "on_risk", push_notice, &n);
+        }
         return KS_OK;
     }
     return KS_EINVAL;
@@ -1106,6 +1270,336 @@ static int64_t log_clock(void *ud)
     return ks_loop_wall_ns(((ks_engine_t *)ud)->loop);
 }
 
+/* ---- live operation: hot reload, config reload, control socket ----------------------- */
+
+static bool same_file(const char *a, const char *b)
+{
+    char ra[PATH_MAX], rb[PATH_MAX];
+    if (!realpath(a, ra))
+        ks_strlcpy(ra, a, sizeof(ra));
+    if (!realpath(b, rb))
+        ks_strlcpy(rb, b, sizeof(rb));
+    return strcmp(ra, rb) == 0;
+}
+
+int ks_engine_reload_strategy(ks_engine_t *eng, int idx, char *err, size_t err_len)
+{
+    ks_strategy_t *st = ks_engine_strategy(eng, idx);
+    if (!st) {
+        snprintf(err, err_len, "no such strategy");
+        return KS_ENOENT;
+    }
+    /* Events already queued are delivered after the swap, to the new version: the swap
+     * happens between two events, never inside one. */
+    return ks_strategy_reload(st, err, err_len);
+}
+
+static void on_strategy_file(void *ud, const char *path)
+{
+    ks_engine_t *eng = ud;
+    char err[1024];
+    for (int i = 0; i < eng->n_strats; i++)
+        if (same_file(ks_strategy_cfg(eng->strats[i])->file, path) &&
+            ks_strategy_enabled(eng->strats[i]))
+            ks_engine_reload_strategy(eng, i, err, sizeof(err));
+}
+
+static void on_lib_file(void *ud, const char *path)
+{
+    ks_engine_t *eng = ud;
+    char err[1024];
+    ks_log_info("engine", "%s changed: reloading every enabled strategy", path);
+    for (int i = 0; i < eng->n_strats; i++)
+        if (ks_strategy_enabled(eng->strats[i]))
+            ks_engine_reload_strategy(eng, i, err, sizeof(err));
+}
+
+static void on_config_file(void *ud, const char *path)
+{
+    char err[1024];
+    ks_log_info("engine", "%s changed: re-reading the config", path);
+    ks_engine_reload_config(ud, err, sizeof(err));
+}
+
+static void watch_strategy(ks_engine_t *eng, const ks_strategy_cfg_t *sc)
+{
+    char dir[PATH_MAX], lib[PATH_MAX + 8];
+    if (!eng->watch)
+        return;
+    ks_watch_file(eng->watch, sc->file, on_strategy_file, eng);
+    ks_strlcpy(dir, sc->file, sizeof(dir));
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *slash = '\0';
+    snprintf(lib, sizeof(lib), "%s/lib", slash ? dir : ".");
+    struct stat sb;
+    if (stat(lib, &sb) == 0 && S_ISDIR(sb.st_mode))
+        ks_watch_dir(eng->watch, lib, ".lua", on_lib_file, eng);
+}
+
+static bool same_plugin_cfg(const char *a, const char *b)
+{
+    return strcmp(a ? a : "", b ? b : "") == 0;
+}
+
+/* Venues and risk modules are fixed for the life of the process. */
+static bool venues_unchanged(const ks_config_t *a, const ks_config_t *b)
+{
+    if (a->n_venues != b->n_venues || a->n_risk != b->n_risk)
+        return false;
+    for (int i = 0; i < a->n_venues; i++)
+        if (strcmp(a->venues[i].name, b->venues[i].name) ||
+            strcmp(a->venues[i].plugin, b->venues[i].plugin) ||
+            !same_plugin_cfg(a->venues[i].config_json, b->venues[i].config_json))
+            return false;
+    for (int i = 0; i < a->n_risk; i++)
+        if (strcmp(a->risk[i].name, b->risk[i].name) ||
+            strcmp(a->risk[i].plugin, b->risk[i].plugin) ||
+            !same_plugin_cfg(a->risk[i].config_json, b->risk[i].config_json))
+            return false;
+    return true;
+}
+
+int ks_engine_reload_config(ks_engine_t *eng, char *err, size_t err_len)
+{
+    char e[1024];
+    const ks_config_t *old = eng->cfg;
+    ks_config_t *ncfg = ks_config_load(old->path, e, sizeof(e));
+    if (!ncfg)
+        goto reject;
+    if (!venues_unchanged(old, ncfg)) {
+        snprintf(e, sizeof(e), "venues or risk modules changed: restart the host to apply that");
+        goto reject;
+    }
+    /* Validate everything before changing anything: the new config applies as a whole. */
+    int n_new = 0;
+    for (int i = 0; i < ncfg->n_strategies; i++) {
+        const ks_strategy_cfg_t *nc = &ncfg->strategies[i];
+        int idx = strat_index(eng, nc->name);
+        if (idx >= 0 && eng->strats[idx] &&
+            strcmp(ks_strategy_cfg(eng->strats[idx])->file, nc->file) == 0) {
+            if (ks_strategy_check_params(eng->strats[idx], nc->params_json, e, sizeof(e)) != KS_OK)
+                goto reject;
+        } else {
+            /* New strategy or new file: it must compile with its params. */
+            ks_strategy_t *probe = ks_strategy_load(eng, idx >= 0 ? idx : eng->n_strats, nc, e,
+                                                    sizeof(e));
+            if (!probe)
+                goto reject;
+            ks_strategy_free(probe);
+            n_new += idx < 0;
+        }
+    }
+    /* Apply. */
+    ks_strategy_t **ns = realloc(eng->strats, (size_t)(eng->n_strats + n_new) * sizeof(*ns));
+    ks_config_t **no = realloc(eng->owned_cfgs, (size_t)(eng->n_owned + 1) * sizeof(*no));
+    if (ns)
+        eng->strats = ns;
+    if (no)
+        eng->owned_cfgs = no;
+    if (!ns || !no) {
+        snprintf(e, sizeof(e), "out of memory");
+        goto reject;
+    }
+    eng->owned_cfgs[eng->n_owned++] = ncfg;
+    eng->cfg = ncfg;
+    for (int i = 0; i < ncfg->n_strategies; i++) {
+        const ks_strategy_cfg_t *nc = &ncfg->strategies[i];
+        int idx = strat_index(eng, nc->name);
+        if (idx < 0) {
+            ks_dec_t capital = KS_DEC_ZERO;
+            if (nc->capital)
+                ks_dec_parse(nc->capital, (size_t)-1, &capital);
+            idx = ks_oms_add_account(&eng->oms, nc->name, capital);
+            ks_strategy_t *st = ks_strategy_load(eng, idx, nc, e, sizeof(e));
+            if (!st) {
+                ks_log_error("engine", "strategy %s could not be added: %s", nc->name, e);
+                continue;
+            }
+            eng->strats[eng->n_strats++] = st;
+            watch_strategy(eng, nc);
+            ks_log_info("engine", "strategy %s added", nc->name);
+            ks_engine_journal(eng, "strategy.added", nc->name, NULL);
+            if (nc->enabled) {
+                ks_engine_strategy_enabled(eng, idx);
+                if (ks_strategy_start(st) == 0)
+                    ks_log_info("engine", "strategy %s started", nc->name);
+            }
+            continue;
+        }
+        ks_strategy_t *st = eng->strats[idx];
+        const ks_strategy_cfg_t *oc = ks_strategy_cfg(st);
+        bool was_enabled = oc->enabled;
+        bool file_changed = strcmp(oc->file, nc->file) != 0;
+        ks_strategy_set_cfg(st, nc);
+        if (file_changed) {
+            watch_strategy(eng, nc);
+            if (ks_strategy_enabled(st))
+                ks_strategy_reload(st, e, sizeof(e));
+        }
+        /* Only a change of `enabled` in the file toggles; ctl overrides stay otherwise. */
+        if (nc->enabled != was_enabled) {
+            if (nc->enabled)
+                ks_strategy_enable(st, e, sizeof(e));
+            else
+                ks_strategy_disable_graceful(st, "disabled in the config");
+        }
+    }
+    for (int i = 0; i < eng->n_strats; i++)
+        if (!ks_config_strategy(ncfg, ks_strategy_name(eng->strats[i])) &&
+            ks_strategy_enabled(eng->strats[i]))
+            ks_strategy_disable_graceful(eng->strats[i], "removed from the config");
+    ks_log_info("engine", "config applied (%s)", ncfg->path);
+    ks_engine_journal(eng, "config.applied", "host", NULL);
+    if (err_len)
+        err[0] = '\0';
+    return KS_OK;
+reject:
+    ks_config_free(ncfg);
+    ks_log_error("engine", "new config rejected, the running one stays: %s", e);
+    {
+        char detail[1200], esc[1100];
+        size_t j = 0;
+        for (const char *p = e; *p && j + 2 < sizeof(esc); p++) {
+            if (*p == '"' || *p == '\\')
+                esc[j++] = '\\';
+            esc[j++] = *p;
+        }
+        esc[j] = '\0';
+        snprintf(detail, sizeof(detail), "{\"error\":\"%s\"}", esc);
+        ks_engine_journal(eng, "config.rejected", "host", detail);
+    }
+    snprintf(err, err_len, "%s", e);
+    return KS_EINVAL;
+}
+
+void ks_engine_kill(ks_engine_t *eng, const char *reason)
+{
+    ks_action_t act;
+    KS_INIT(&act);
+    act.kind = KS_ACT_KILL;
+    act.inst = -1;
+    act.reason = reason;
+    struct ks_host h;
+    ks_host_init(&h, eng, KS_PLUGIN_EXCHANGE, -1, "killswitch");
+    ks_engine_action(eng, &h, &act);
+}
+
+static void json_escape_into(char *dst, size_t cap, const char *s)
+{
+    size_t j = 0;
+    for (; *s && j + 7 < cap; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') {
+            dst[j++] = '\\';
+            dst[j++] = (char)c;
+        } else if (c < 0x20) {
+            j += (size_t)snprintf(dst + j, cap - j, "\\u%04x", c);
+        } else {
+            dst[j++] = (char)c;
+        }
+    }
+    dst[j] = '\0';
+}
+
+static size_t status_json(ks_engine_t *eng, char *out, size_t cap)
+{
+    size_t n = 0;
+    n += (size_t)snprintf(out + n, cap - n, "{\"ok\":true,\"events\":%llu,\"strategies\":[",
+                          (unsigned long long)eng->seq);
+    for (int i = 0; i < eng->n_strats && n < cap; i++) {
+        ks_strategy_t *st = eng->strats[i];
+        ks_acct_totals_t t;
+        ks_strategy_stats_t ss;
+        char le[600], dr[400];
+        ks_oms_totals(&eng->oms, i, &t);
+        ks_strategy_stats(st, &ss);
+        json_escape_into(le, sizeof(le), ks_strategy_last_error(st));
+        json_escape_into(dr, sizeof(dr), ks_strategy_disabled_reason(st));
+        const ks_strategy_cfg_t *sc = ks_strategy_cfg(st);
+        n += (size_t)snprintf(
+            out + n, cap - n,
+            "%s{\"name\":\"%s\",\"enabled\":%s,\"mode\":\"%s\",\"on_disable\":\"%s\","
+            "\"orders\":%llu,\"fills\":%llu,\"open_orders\":%u,\"open_positions\":%d,"
+            "\"errors\":%llu,\"reloads\":%llu,\"reload_failures\":%llu,\"memory\":%zu,"
+            "\"last_error\":\"%s\",\"disabled_reason\":\"%s\"}",
+            i ? "," : "", ks_strategy_name(st), ks_strategy_enabled(st) ? "true" : "false",
+            ks_strategy_mode_name(sc->mode), ks_on_disable_name(sc->on_disable),
+            (unsigned long long)t.orders, (unsigned long long)t.fills, t.open_orders,
+            t.open_positions, (unsigned long long)ss.errors, (unsigned long long)ss.reloads,
+            (unsigned long long)ss.reload_failures, ss.mem_bytes, le, dr);
+    }
+    if (n < cap)
+        n += (size_t)snprintf(out + n, cap - n, "]}");
+    return n;
+}
+
+static void ctl_handler(void *ud, const char *cmd, const char *arg, char *reply, size_t cap)
+{
+    ks_engine_t *eng = ud;
+    char err[1024] = "", esc[1100];
+    int rc = KS_OK;
+    ks_log_info("ctl", "request: %s%s%s", cmd, arg[0] ? " " : "", arg);
+    if (strcmp(cmd, "status") == 0) {
+        status_json(eng, reply, cap);
+        return;
+    }
+    if (strcmp(cmd, "kill") == 0) {
+        ks_engine_kill(eng, "kestrel ctl kill");
+        snprintf(reply, cap, "{\"ok\":true,\"action\":\"kill\"}");
+        return;
+    }
+    if (strcmp(cmd, "reload-config") == 0) {
+        rc = ks_engine_reload_config(eng, err, sizeof(err));
+    } else if (strcmp(cmd, "enable") == 0 || strcmp(cmd, "disable") == 0 ||
+               strcmp(cmd, "reload") == 0) {
+        int idx = strat_index(eng, arg[0] ? arg : NULL);
+        if (idx < 0) {
+            snprintf(err, sizeof(err), "no strategy named \"%s\"", arg);
+            rc = KS_ENOENT;
+        } else if (strcmp(cmd, "enable") == 0) {
+            rc = ks_strategy_enable(eng->strats[idx], err, sizeof(err));
+        } else if (strcmp(cmd, "disable") == 0) {
+            ks_strategy_disable_graceful(eng->strats[idx], "disabled by kestrel ctl");
+        } else {
+            rc = ks_engine_reload_strategy(eng, idx, err, sizeof(err));
+        }
+    } else {
+        snprintf(err, sizeof(err),
+                 "unknown command \"%s\" (status, enable NAME, disable NAME, reload NAME, "
+                 "reload-config, kill)",
+                 cmd);
+        rc = KS_EINVAL;
+    }
+    json_escape_into(esc, sizeof(esc), err);
+    if (rc == KS_OK)
+        snprintf(reply, cap, "{\"ok\":true,\"command\":\"%s\",\"name\":\"%s\"}", cmd, arg);
+    else
+        snprintf(reply, cap, "{\"ok\":false,\"command\":\"%s\",\"error\":\"%s\"}", cmd, esc);
+}
+
+static void start_live_ops(ks_engine_t *eng)
+{
+    char path[1200], err[1300];
+    eng->watch = ks_watch_new(eng->loop, 150 * 1000000LL);
+    if (!eng->watch) {
+        ks_log_warn("engine", "inotify unavailable: no hot reload");
+    } else {
+        for (int i = 0; i < eng->n_strats; i++)
+            watch_strategy(eng, ks_strategy_cfg(eng->strats[i]));
+        char lib[PATH_MAX];
+        snprintf(lib, sizeof(lib), "%s/strategies/lib", KS_SOURCE_DIR);
+        struct stat sb;
+        if (stat(lib, &sb) == 0 && S_ISDIR(sb.st_mode))
+            ks_watch_dir(eng->watch, lib, ".lua", on_lib_file, eng);
+        ks_watch_file(eng->watch, eng->cfg->path, on_config_file, eng);
+    }
+    snprintf(path, sizeof(path), "%s/kestrel.sock", eng->state_dir);
+    eng->ctl = ks_ctl_start(eng->loop, path, ctl_handler, eng, err, sizeof(err));
+    if (!eng->ctl)
+        ks_log_warn("engine", "no control socket: %s", err);
+}
+
 static void on_signal_stop(ks_loop_t *loop, void *ud)
 {
     ks_log_info("engine", "signal received: stopping");
@@ -1114,15 +1608,9 @@ static void on_signal_stop(ks_loop_t *loop, void *ud)
 
 static void on_sighup(ks_loop_t *loop, void *ud)
 {
-    ks_engine_t *eng = ud;
-    char err[512];
-    ks_config_t *cfg = ks_config_load(eng->cfg->path, err, sizeof(err));
-    if (!cfg) {
-        ks_log_error("engine", "SIGHUP: new config rejected, keeping the old one: %s", err);
-        return;
-    }
-    ks_log_info("engine", "SIGHUP: config re-read and valid (%s)", eng->cfg->path);
-    ks_config_free(cfg);
+    char err[1024];
+    ks_log_info("engine", "SIGHUP: re-reading the config");
+    ks_engine_reload_config(ud, err, sizeof(err));
 }
 
 ks_engine_t *ks_engine_new(const ks_engine_opts_t *opts, char *err, size_t err_len)
@@ -1245,6 +1733,8 @@ int ks_engine_start(ks_engine_t *eng, char *err, size_t err_len)
                         ks_strategy_mode_name(ks_strategy_cfg(eng->strats[i])->mode));
         }
     eng->watchdog_timer = ks_loop_timer_start(eng->loop, WATCHDOG_NS, WATCHDOG_NS, watchdog, eng);
+    if (!eng->backtest && !eng->check_only)
+        start_live_ops(eng);
     eng->run_start_ns = ks_loop_now_ns(eng->loop);
     return 0;
 }
@@ -1315,6 +1805,8 @@ void ks_engine_free(ks_engine_t *eng)
 {
     if (!eng)
         return;
+    ks_ctl_stop(eng->ctl);
+    ks_watch_free(eng->watch);
     for (int i = 0; i < eng->n_strats; i++)
         ks_strategy_free(eng->strats[i]);
     free(eng->strats);
@@ -1359,5 +1851,8 @@ void ks_engine_free(ks_engine_t *eng)
         ks_loop_free(eng->loop);
     if (eng->lock_fd >= 0)
         close(eng->lock_fd);
+    for (int i = 0; i < eng->n_owned; i++)
+        ks_config_free(eng->owned_cfgs[i]);
+    free(eng->owned_cfgs);
     free(eng);
 }

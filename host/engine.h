@@ -74,6 +74,16 @@ int ks_engine_start(ks_engine_t *eng, char *err, size_t err_len);
 int ks_engine_run(ks_engine_t *eng, int64_t duration_ns);
 void ks_engine_stop(ks_engine_t *eng);
 
+/* Re-reads the config file and applies it as a whole (enable/disable toggles, params
+ * -> on_params, new or changed strategy files, removed strategies disabled). An invalid
+ * config, or one that changes venues or risk modules, is rejected and the running one
+ * stays; returns < 0 with the reason in err. */
+int ks_engine_reload_config(ks_engine_t *eng, char *err, size_t err_len);
+/* Hot-reloads one strategy (see ks_strategy_reload). */
+int ks_engine_reload_strategy(ks_engine_t *eng, int idx, char *err, size_t err_len);
+/* The kill switch: block entries, cancel all, flatten all, persist, stop with exit 3. */
+void ks_engine_kill(ks_engine_t *eng, const char *reason);
+
 /* Accessors. */
 ks_loop_t *ks_engine_loop(ks_engine_t *eng);
 ks_market_t *ks_engine_market(ks_engine_t *eng);
@@ -109,9 +119,26 @@ int ks_engine_cancel_all(ks_engine_t *eng, int strat, const char *reason);
  * Returns the number of orders sent. */
 int ks_engine_flatten(ks_engine_t *eng, int strat, const char *reason);
 
+/* Amends a resting order of a strategy (venues with KS_XCAP_AMEND). Zero fields are
+ * unchanged; they are rounded to tick and lot like new orders. */
+int ks_engine_amend(ks_engine_t *eng, int strat, const char *cloid, ks_dec_t price, ks_dec_t qty,
+                    char *err, size_t err_len);
+/* Starts a wallet transfer for a strategy; the result comes back as on_transfer. *id
+ * receives the request id. */
+int ks_engine_transfer(ks_engine_t *eng, int strat, uint32_t venue, const char *asset,
+                       ks_dec_t amount, int from, int to, uint64_t *id, char *err,
+                       size_t err_len);
+/* Strategy equity: capital + realized + unrealized + funding - fees. */
+ks_dec_t ks_engine_equity(ks_engine_t *eng, int strat);
+/* equity / maintenance margin of the venue's derivatives wallet; false when unknown. */
+bool ks_engine_margin_level(ks_engine_t *eng, uint32_t venue, double *out);
+
 /* Venue wallet balance from the latest balance event, or NULL. */
 const ks_balance_t *ks_engine_balance(ks_engine_t *eng, uint32_t venue, int wallet,
                                       const char *asset);
+
+/* A strategy was (re-)enabled: resubscribes its symbols. */
+void ks_engine_strategy_enabled(ks_engine_t *eng, int strat);
 
 /* Records an event in the store journal and the log. */
 void ks_engine_journal(ks_engine_t *eng, const char *kind, const char *subject,

@@ -3,6 +3,7 @@
  * (lua-nginx-module style); programmer errors raise, expected refusals return nil, err. */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <lauxlib.h>
@@ -17,7 +18,8 @@ enum {
     PH_START = 1 << KS_PHASE_START,
     PH_EVENT = 1 << KS_PHASE_EVENT,
     PH_STOP = 1 << KS_PHASE_STOP,
-    PH_RUNNING = PH_START | PH_EVENT | PH_STOP,
+    PH_RELOAD = 1 << KS_PHASE_RELOAD,
+    PH_RUNNING = PH_START | PH_EVENT | PH_STOP | PH_RELOAD,
     PH_ANY = PH_LOAD | PH_RUNNING,
 };
 
@@ -29,6 +31,7 @@ static const char *phase_name(ks_strategy_phase_t p)
     case KS_PHASE_EVENT: return "a callback";
     case KS_PHASE_STOP: return "on_stop";
     case KS_PHASE_CLOSED: return "a disabled strategy";
+    case KS_PHASE_RELOAD: return "on_reload";
     }
     return "?";
 }
@@ -124,8 +127,9 @@ static void push_market(lua_State *L, ks_engine_t *eng, int32_t inst)
     int64_t now = ks_loop_now_ns(ks_engine_loop(eng));
     ks_dec_t mid;
 
-    lua_createtable(L, 0, 28);
+    lua_createtable(L, 0, 32);
     set_str(L, "symbol", r->symbol);
+    set_str(L, "venue", ks_engine_venue(eng, r->venue)->name);
     set_str(L, "base", r->base);
     set_str(L, "quote", r->quote);
     set_str(L, "kind", r->spec.kind == KS_KIND_PERP ? "perp" : "spot");
@@ -153,8 +157,13 @@ static void push_market(lua_State *L, ks_engine_t *eng, int32_t inst)
             set_dec(L, "mark", t->mark);
         if (t->fields & KS_TK_INDEX)
             set_dec(L, "index", t->index);
-        if (t->fields & KS_TK_FUNDING_RATE)
+        int ih = (t->fields & KS_TK_FUNDING_INTERVAL) ? t->funding_interval_h
+                                                      : r->spec.funding_interval_h;
+        if (t->fields & KS_TK_FUNDING_RATE) {
             set_dec(L, "funding_rate", t->funding_rate);
+            if (ih > 0)
+                set_num(L, "funding_rate_8h", ks_dec_to_double(t->funding_rate) / ih * 8);
+        }
         if (t->fields & KS_TK_NEXT_FUNDING)
             set_num(L, "next_funding_ts", ms(t->next_funding_ts));
         if (t->fields & KS_TK_FUNDING_INTERVAL)
@@ -201,7 +210,7 @@ static int parse_enum(lua_State *L, const char *field, const char *v, const char
 
 static int ctx_order(lua_State *L)
 {
-    ks_strategy_t *st = strat(L, PH_START | PH_EVENT, "order");
+    ks_strategy_t *st = strat(L, PH_START | PH_EVENT | PH_RELOAD, "order");
     ks_engine_t *eng = ks_strategy_engine(st);
     static const char *const sides[] = {"buy", "sell", NULL};
     static const int side_v[] = {KS_SIDE_BUY, KS_SIDE_SELL};
@@ -286,7 +295,7 @@ static int ctx_order(lua_State *L)
 
 static int ctx_cancel(lua_State *L)
 {
-    ks_strategy_t *st = strat(L, PH_START | PH_EVENT | PH_STOP, "cancel");
+    ks_strategy_t *st = strat(L, PH_START | PH_EVENT | PH_STOP | PH_RELOAD, "cancel");
     const char *cloid = luaL_checkstring(L, 1);
     char err[KS_REASON_LEN];
     if (ks_engine_cancel(ks_strategy_engine(st), ks_strategy_index(st), cloid, err, sizeof(err)) !=
@@ -301,7 +310,7 @@ static int ctx_cancel(lua_State *L)
 
 static int ctx_cancel_all(lua_State *L)
 {
-    ks_strategy_t *st = strat(L, PH_START | PH_EVENT | PH_STOP, "cancel_all");
+    ks_strategy_t *st = strat(L, PH_START | PH_EVENT | PH_STOP | PH_RELOAD, "cancel_all");
     int n = ks_engine_cancel_all(ks_strategy_engine(st), ks_strategy_index(st), "ctx.cancel_all");
     lua_pushinteger(L, n);
     return 1;
@@ -371,7 +380,7 @@ static int ctx_balance(lua_State *L)
 
 static int ctx_timer(lua_State *L)
 {
-    ks_strategy_t *st = strat(L, PH_START | PH_EVENT, "timer");
+    ks_strategy_t *st = strat(L, PH_START | PH_EVENT | PH_RELOAD, "timer");
     const char *name = luaL_checkstring(L, 1);
     double after = luaL_checknumber(L, 2);
     double every = luaL_optnumber(L, 3, 0);
@@ -396,7 +405,7 @@ static int ctx_cancel_timer(lua_State *L)
 
 static int ctx_subscribe(lua_State *L)
 {
-    ks_strategy_t *st = strat(L, PH_START | PH_EVENT, "subscribe");
+    ks_strategy_t *st = strat(L, PH_START | PH_EVENT | PH_RELOAD, "subscribe");
     const char *symbol = luaL_checkstring(L, 1);
     const char *venue = luaL_optstring(L, 2, NULL);
     ks_engine_t *eng = ks_strategy_engine(st);
@@ -415,6 +424,338 @@ static int ctx_subscribe(lua_State *L)
     return 1;
 }
 
+static int ctx_metric(lua_State *L)
+{
+    ks_strategy_t *st = strat(L, PH_ANY, "metric");
+    const char *name = luaL_checkstring(L, 1);
+    double v = luaL_checknumber(L, 2);
+    size_t n = strlen(name);
+    if (n == 0 || n >= KS_NAME_LEN)
+        return luaL_error(L, "ctx.metric: name must be 1..%d characters", KS_NAME_LEN - 1);
+    for (const char *p = name; *p; p++)
+        if (!(*p == '_' || (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+              (*p >= '0' && *p <= '9')))
+            return luaL_error(L, "ctx.metric: name must match [A-Za-z0-9_]+");
+    if (ks_strategy_metric(st, name, v) != KS_OK)
+        return luaL_error(L, "ctx.metric: too many metrics (256)");
+    return 0;
+}
+
+/* ctx.markets{...}: the venue's universe filtered; sorted by symbol. */
+static int cmp_symbol(const void *a, const void *b)
+{
+    const ks_inst_rec_t *const *x = a, *const *y = b;
+    return strcmp((*x)->symbol, (*y)->symbol);
+}
+
+static int ctx_markets(lua_State *L)
+{
+    ks_strategy_t *st = strat(L, PH_RUNNING, "markets");
+    ks_engine_t *eng = ks_strategy_engine(st);
+    ks_market_t *m = ks_engine_market(eng);
+    static const char *const known[] = {"venue", "kind", "quote", "base", "min_volume_24h",
+                                        "min_funding_8h", "max_funding_8h", "symbols", NULL};
+    uint32_t venue = ks_strategy_venue(st);
+    const char *kind = NULL, *quote = NULL, *base = NULL;
+    double min_vol = -1, min_f = -1e300, max_f = 1e300;
+    int symbols = 0;
+
+    if (!lua_isnoneornil(L, 1)) {
+        luaL_checktype(L, 1, LUA_TTABLE);
+        lua_pushnil(L);
+        while (lua_next(L, 1)) {
+            bool ok = false;
+            if (lua_type(L, -2) == LUA_TSTRING)
+                for (int i = 0; known[i]; i++)
+                    ok |= strcmp(lua_tostring(L, -2), known[i]) == 0;
+            if (!ok)
+                return luaL_error(L, "ctx.markets: unknown filter '%s'",
+                                  lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?");
+            lua_pop(L, 1);
+        }
+        lua_getfield(L, 1, "venue");
+        if (!lua_isnil(L, -1)) {
+            int v = ks_engine_venue_by_name(eng, luaL_checkstring(L, -1));
+            if (v < 0)
+                return luaL_error(L, "ctx.markets: unknown venue '%s'", lua_tostring(L, -1));
+            venue = (uint32_t)v;
+        }
+        lua_getfield(L, 1, "kind");
+        kind = luaL_optstring(L, -1, NULL);
+        if (kind && strcmp(kind, "spot") != 0 && strcmp(kind, "perp") != 0)
+            return luaL_error(L, "ctx.markets: kind must be \"spot\" or \"perp\"");
+        lua_getfield(L, 1, "quote");
+        quote = luaL_optstring(L, -1, NULL);
+        lua_getfield(L, 1, "base");
+        base = luaL_optstring(L, -1, NULL);
+        lua_getfield(L, 1, "min_volume_24h");
+        min_vol = luaL_optnumber(L, -1, -1);
+        lua_getfield(L, 1, "min_funding_8h");
+        min_f = luaL_optnumber(L, -1, -1e300);
+        lua_getfield(L, 1, "max_funding_8h");
+        max_f = luaL_optnumber(L, -1, 1e300);
+        lua_getfield(L, 1, "symbols");
+        if (!lua_isnil(L, -1)) {
+            luaL_checktype(L, -1, LUA_TTABLE);
+            symbols = lua_gettop(L);
+        }
+    }
+    const ks_inst_rec_t **list = lua_newuserdata(L, (size_t)(m->n ? m->n : 1) * sizeof(*list));
+    int n = 0;
+    for (int32_t i = 0; i < m->n; i++) {
+        const ks_inst_rec_t *r = ks_market_inst(m, i);
+        const ks_mkt_t *k = ks_market_state(m, i);
+        if (r->venue != venue)
+            continue;
+        if (kind && strcmp(kind, r->spec.kind == KS_KIND_PERP ? "perp" : "spot") != 0)
+            continue;
+        if ((quote && strcmp(quote, r->quote) != 0) || (base && strcmp(base, r->base) != 0))
+            continue;
+        if (min_vol >= 0 && (!(k->ticker_fields & KS_TK_VOLUME_QUOTE_24H) ||
+                             ks_dec_to_double(k->ticker.volume_quote_24h) < min_vol))
+            continue;
+        if (min_f > -1e300 || max_f < 1e300) {
+            int ih = (k->ticker_fields & KS_TK_FUNDING_INTERVAL) ? k->ticker.funding_interval_h
+                                                                 : r->spec.funding_interval_h;
+            if (!(k->ticker_fields & KS_TK_FUNDING_RATE) || ih <= 0)
+                continue;
+            double f8 = ks_dec_to_double(k->ticker.funding_rate) / ih * 8;
+            if (f8 < min_f || f8 > max_f)
+                continue;
+        }
+        if (symbols) {
+            bool found = false;
+            for (int j = 1; !found; j++) {
+                lua_rawgeti(L, symbols, j);
+                if (lua_isnil(L, -1)) {
+                    lua_pop(L, 1);
+                    break;
+                }
+                found = lua_type(L, -1) == LUA_TSTRING && strcmp(lua_tostring(L, -1), r->symbol) == 0;
+                lua_pop(L, 1);
+            }
+            if (!found)
+                continue;
+        }
+        list[n++] = r;
+    }
+    qsort(list, (size_t)n, sizeof(*list), cmp_symbol);
+    lua_createtable(L, n, 0);
+    for (int i = 0; i < n; i++) {
+        push_market(L, eng, list[i]->id);
+        lua_rawseti(L, -2, i + 1);
+    }
+    return 1;
+}
+
+static void push_order_rec(lua_State *L, const ks_order_rec_t *r, int64_t ts)
+{
+    lua_createtable(L, 0, 14);
+    set_str(L, "cloid", r->cloid);
+    set_str(L, "symbol", r->symbol);
+    set_str(L, "status", ks_order_status_name(r->status));
+    set_str(L, "side", ks_side_name(r->side));
+    set_str(L, "type", ks_ord_type_name(r->type));
+    set_dec(L, "price", r->price);
+    set_dec(L, "qty", r->qty);
+    set_dec(L, "filled", r->filled);
+    set_dec(L, "avg_price", r->avg_price);
+    set_dec(L, "fee", r->fee);
+    if (r->reason[0])
+        set_str(L, "reason", r->reason);
+    if (r->reject)
+        set_str(L, "reject", ks_reject_name(r->reject));
+    set_num(L, "ts", ms(ts ? ts : r->updated_ns));
+}
+
+static int ctx_get_order(lua_State *L)
+{
+    ks_strategy_t *st = strat(L, PH_RUNNING, "get_order");
+    ks_order_t *o = ks_oms_find(ks_engine_oms(ks_strategy_engine(st)), luaL_checkstring(L, 1));
+    if (!o || o->strat != ks_strategy_index(st)) {
+        lua_pushnil(L);
+        return 1;
+    }
+    push_order_rec(L, &o->rec, 0);
+    return 1;
+}
+
+typedef struct open_ctx {
+    lua_State *L;
+    const char *symbol;
+    int n;
+} open_ctx_t;
+
+static void collect_open(void *ud, ks_order_t *o)
+{
+    open_ctx_t *c = ud;
+    if (c->symbol && strcmp(c->symbol, o->rec.symbol) != 0)
+        return;
+    push_order_rec(c->L, &o->rec, 0);
+    lua_rawseti(c->L, -2, ++c->n);
+}
+
+static int ctx_open_orders(lua_State *L)
+{
+    ks_strategy_t *st = strat(L, PH_RUNNING, "open_orders");
+    open_ctx_t c = {L, luaL_optstring(L, 1, NULL), 0};
+    lua_newtable(L);
+    ks_oms_foreach_open(ks_engine_oms(ks_strategy_engine(st)), ks_strategy_index(st), collect_open,
+                        &c);
+    return 1;
+}
+
+static int ctx_amend(lua_State *L)
+{
+    ks_strategy_t *st = strat(L, PH_START | PH_EVENT | PH_RELOAD, "amend");
+    const char *cloid = luaL_checkstring(L, 1);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    ks_dec_t price = KS_DEC_ZERO, qty = KS_DEC_ZERO;
+    lua_getfield(L, 2, "price");
+    if (!lua_isnil(L, -1) &&
+        ks_dec_from_double(luaL_checknumber(L, -1), 12, KS_ROUND_HALF_EVEN, &price) != KS_OK)
+        return luaL_error(L, "ctx.amend: price out of range");
+    lua_getfield(L, 2, "qty");
+    if (!lua_isnil(L, -1) &&
+        ks_dec_from_double(luaL_checknumber(L, -1), 12, KS_ROUND_HALF_EVEN, &qty) != KS_OK)
+        return luaL_error(L, "ctx.amend: qty out of range");
+    if (ks_dec_sign(price) < 0 || ks_dec_sign(qty) < 0 || (price.mant == 0 && qty.mant == 0))
+        return luaL_error(L, "ctx.amend: give a positive price and/or qty");
+    char err[KS_REASON_LEN];
+    if (ks_engine_amend(ks_strategy_engine(st), ks_strategy_index(st), cloid, price, qty, err,
+                        sizeof(err)) != KS_OK) {
+        lua_pushnil(L);
+        lua_pushstring(L, err);
+        return 2;
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+static int ctx_positions(lua_State *L)
+{
+    ks_strategy_t *st = strat(L, PH_RUNNING, "positions");
+    ks_engine_t *eng = ks_strategy_engine(st);
+    ks_market_t *m = ks_engine_market(eng);
+    int n = 0;
+    lua_newtable(L);
+    for (int32_t i = 0; i < m->n; i++) {
+        if (ks_dec_is_zero(ks_oms_position(ks_engine_oms(eng), ks_strategy_index(st), i)->qty))
+            continue;
+        ks_lua_api_push_position(L, st, i);
+        lua_rawseti(L, -2, ++n);
+    }
+    return 1;
+}
+
+static int ctx_margin_level(lua_State *L)
+{
+    ks_strategy_t *st = strat(L, PH_RUNNING, "margin_level");
+    ks_engine_t *eng = ks_strategy_engine(st);
+    uint32_t venue = ks_strategy_venue(st);
+    const char *vn = luaL_optstring(L, 1, NULL);
+    double lvl;
+    if (vn) {
+        int v = ks_engine_venue_by_name(eng, vn);
+        if (v < 0)
+            return luaL_error(L, "ctx.margin_level: unknown venue '%s'", vn);
+        venue = (uint32_t)v;
+    }
+    if (!ks_engine_margin_level(eng, venue, &lvl))
+        lua_pushnil(L);
+    else
+        lua_pushnumber(L, lvl);
+    return 1;
+}
+
+static int ctx_equity(lua_State *L)
+{
+    ks_strategy_t *st = strat(L, PH_RUNNING, "equity");
+    lua_pushnumber(L, ks_dec_to_double(
+                          ks_engine_equity(ks_strategy_engine(st), ks_strategy_index(st))));
+    return 1;
+}
+
+static int wallet_arg(lua_State *L, const char *fn, const char *v)
+{
+    if (strcmp(v, "spot") == 0)
+        return KS_WALLET_SPOT;
+    if (strcmp(v, "futures") == 0)
+        return KS_WALLET_FUTURES;
+    if (strcmp(v, "unified") == 0)
+        return KS_WALLET_UNIFIED;
+    return luaL_error(L, "%s: wallet must be spot, futures or unified, got '%s'", fn, v);
+}
+
+static int ctx_transfer(lua_State *L)
+{
+    ks_strategy_t *st = strat(L, PH_START | PH_EVENT | PH_RELOAD, "transfer");
+    ks_engine_t *eng = ks_strategy_engine(st);
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_getfield(L, 1, "asset");
+    const char *asset = luaL_checkstring(L, -1);
+    lua_getfield(L, 1, "amount");
+    double amount = luaL_checknumber(L, -1);
+    lua_getfield(L, 1, "from");
+    int from = wallet_arg(L, "ctx.transfer", luaL_checkstring(L, -1));
+    lua_getfield(L, 1, "to");
+    int to = wallet_arg(L, "ctx.transfer", luaL_checkstring(L, -1));
+    lua_getfield(L, 1, "venue");
+    uint32_t venue = ks_strategy_venue(st);
+    if (!lua_isnil(L, -1)) {
+        int v = ks_engine_venue_by_name(eng, luaL_checkstring(L, -1));
+        if (v < 0)
+            return luaL_error(L, "ctx.transfer: unknown venue '%s'", lua_tostring(L, -1));
+        venue = (uint32_t)v;
+    }
+    if (strlen(asset) >= KS_ASSET_LEN || from == to)
+        return luaL_error(L, "ctx.transfer: invalid asset or wallets");
+    if (ks_strategy_cfg(st)->mode == KS_MODE_OBSERVER) {
+        lua_pushnil(L);
+        lua_pushliteral(L, "observer mode: transfers are never sent");
+        return 2;
+    }
+    ks_dec_t amt;
+    if (!(amount > 0) || ks_dec_from_double(amount, 8, KS_ROUND_FLOOR, &amt) != KS_OK)
+        return luaL_error(L, "ctx.transfer: amount must be a positive number");
+    uint64_t id;
+    char err[KS_REASON_LEN];
+    if (ks_engine_transfer(eng, ks_strategy_index(st), venue, asset, amt, from, to, &id, err,
+                           sizeof(err)) != KS_OK) {
+        lua_pushnil(L);
+        lua_pushstring(L, err);
+        return 2;
+    }
+    char ids[24];
+    snprintf(ids, sizeof(ids), "%llu", (unsigned long long)id);
+    lua_pushstring(L, ids);
+    return 1;
+}
+
+void ks_lua_api_push_notice(lua_State *L, const ks_risk_notice_t *n)
+{
+    lua_createtable(L, 0, 3);
+    set_str(L, "module", n->module);
+    set_str(L, "reason", n->reason);
+    if (n->symbol)
+        set_str(L, "symbol", n->symbol);
+}
+
+void ks_lua_api_push_transfer(lua_State *L, const ks_transfer_result_t *r)
+{
+    char ids[24];
+    snprintf(ids, sizeof(ids), "%llu", (unsigned long long)r->req_id);
+    lua_createtable(L, 0, 7);
+    set_str(L, "id", ids);
+    set_bool(L, "ok", r->rc == KS_OK);
+    set_str(L, "asset", r->asset);
+    set_dec(L, "amount", r->amount);
+    set_str(L, "from", ks_wallet_name(r->from));
+    set_str(L, "to", ks_wallet_name(r->to));
+    if (r->detail[0])
+        set_str(L, "reason", r->detail);
+}
+
 static const luaL_Reg ctx_funcs[] = {
     {"now", ctx_now},
     {"log", ctx_log},
@@ -427,6 +768,15 @@ static const luaL_Reg ctx_funcs[] = {
     {"timer", ctx_timer},
     {"cancel_timer", ctx_cancel_timer},
     {"subscribe", ctx_subscribe},
+    {"metric", ctx_metric},
+    {"markets", ctx_markets},
+    {"get_order", ctx_get_order},
+    {"open_orders", ctx_open_orders},
+    {"amend", ctx_amend},
+    {"positions", ctx_positions},
+    {"margin_level", ctx_margin_level},
+    {"equity", ctx_equity},
+    {"transfer", ctx_transfer},
     {NULL, NULL},
 };
 
@@ -536,20 +886,14 @@ void ks_lua_api_push_event(lua_State *L, ks_strategy_t *st, const ks_event_t *ev
     case KS_EV_ORDER: {
         const ks_order_update_t *u = (const ks_order_update_t *)ev;
         ks_order_t *o = ks_oms_find(ks_engine_oms(eng), u->cloid);
-        const ks_order_rec_t *rec = o ? &o->rec : NULL;
-        set_str(L, "cloid", u->cloid);
-        set_str(L, "status", ks_order_status_name(rec ? rec->status : u->status));
-        set_str(L, "side", ks_side_name(u->side ? u->side : (rec ? rec->side : 0)));
-        set_str(L, "type", ks_ord_type_name(rec ? rec->type : u->type));
-        set_dec(L, "price", rec ? rec->price : u->price);
-        set_dec(L, "qty", rec ? rec->qty : u->qty);
-        set_dec(L, "filled", rec ? rec->filled : u->filled);
-        set_dec(L, "avg_price", rec ? rec->avg_price : u->avg_price);
-        set_dec(L, "fee", rec ? rec->fee : u->fee);
-        if (u->reason[0])
-            set_str(L, "reason", u->reason);
-        if (u->reject)
-            set_str(L, "reject", ks_reject_name(u->reject));
+        lua_pop(L, 1); /* the OMS record is the truth: it already merged this update */
+        if (o) {
+            push_order_rec(L, &o->rec, ev->venue_ts);
+        } else {
+            lua_createtable(L, 0, 4);
+            set_str(L, "cloid", u->cloid);
+            set_str(L, "status", ks_order_status_name(u->status));
+        }
         break;
     }
     case KS_EV_FILL: {

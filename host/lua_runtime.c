@@ -1,4 +1,10 @@
-/* Strategy runtime (see lua_runtime.h): VM creation, sandbox, budgets, callbacks. */
+/* Strategy runtime (see lua_runtime.h): VM lifecycle, budgets, callbacks, persisted
+ * state, hot reload, enable/disable.
+ *
+ * A strategy (ks_strategy_t) outlives its VMs (ks_vm_t): a hot reload builds a new VM
+ * from the file, hands it the old ctx.state, runs on_reload there and only then swaps
+ * it in, between two events. Orders, positions and timers belong to the strategy, not
+ * to a VM, so they carry over. */
 #include "lua_runtime.h"
 
 #include <errno.h>
@@ -14,10 +20,12 @@
 
 #include "engine.h"
 #include "log.h"
+#include "lua_json.h"
 
 #define HOOK_STEP 1000 /* instructions between budget checks */
 #define MAX_TIMERS 64
 #define REG_STRATEGY "kestrel.strategy"
+#define STATE_SAVE_NS (1000000000LL) /* persist ctx.state at most once a second */
 
 typedef struct st_timer {
     ks_strategy_t *st;
@@ -26,6 +34,15 @@ typedef struct st_timer {
     bool repeat;
 } st_timer_t;
 
+typedef struct ks_vm {
+    ks_strategy_t *st;
+    lua_State *L;
+    int ref_module, ref_ctx, ref_msgh;
+    uint32_t channels;
+    size_t mem, mem_limit, mem_peak;
+    bool mem_blown;
+} ks_vm_t;
+
 struct ks_strategy {
     ks_engine_t *eng;
     int idx;
@@ -33,44 +50,49 @@ struct ks_strategy {
     char name[KS_NAME_LEN];
     char component[KS_NAME_LEN + 16];
     uint32_t venue;
-    lua_State *L;
-    int ref_module, ref_ctx, ref_msgh;
-    uint32_t channels; /* KS_CH_* wanted by the defined callbacks */
+    ks_vm_t *vm;
     ks_strategy_phase_t phase;
     bool enabled;
-    /* budgets */
-    size_t mem, mem_limit, mem_peak;
+    /* budget of the running callback */
     int64_t budget, used;
-    bool budget_blown, mem_blown;
+    bool budget_blown;
     /* counters */
-    uint64_t callbacks, errors, events;
+    uint64_t callbacks, errors, events, reloads, reload_failures;
     int64_t *err_times; /* ring of the last max_errors error times (monotonic ns) */
-    int err_head;
+    int err_cap, err_head;
     st_timer_t *timers[MAX_TIMERS];
+    ks_vm_t *dead_vm; /* closed from the loop after a disable */
     bool close_posted;
+    /* ctx.state persistence */
+    uint64_t state_hash;
+    int64_t state_saved_ns;
+    char last_error[KS_REASON_LEN * 2];
+    char disabled_reason[KS_REASON_LEN];
+    /* metrics set with ctx.metric */
+    ks_strmap_t metrics;
 };
 
 /* ---- allocator with a cap --------------------------------------------------------- */
 
-static void *st_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+static void *vm_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 {
-    ks_strategy_t *st = ud;
+    ks_vm_t *vm = ud;
     size_t old = ptr ? osize : 0;
     if (nsize == 0) {
         free(ptr);
-        st->mem -= old;
+        vm->mem -= old;
         return NULL;
     }
-    if (nsize > old && st->mem + (nsize - old) > st->mem_limit) {
-        st->mem_blown = true;
+    if (nsize > old && vm->mem + (nsize - old) > vm->mem_limit) {
+        vm->mem_blown = true;
         return NULL;
     }
     void *p = realloc(ptr, nsize);
     if (!p)
         return NULL;
-    st->mem = st->mem - old + nsize;
-    if (st->mem > st->mem_peak)
-        st->mem_peak = st->mem;
+    vm->mem = vm->mem - old + nsize;
+    if (vm->mem > vm->mem_peak)
+        vm->mem_peak = vm->mem;
     return p;
 }
 
@@ -109,256 +131,25 @@ static int msgh(lua_State *L)
     return 1;
 }
 
-/* ---- sandbox ---------------------------------------------------------------------- */
-
-static int sb_print(lua_State *L)
+/* Runs the function below nargs arguments under the budget, with msgh as handler.
+ * Returns the lua_pcall code; on error leaves the message on the stack. */
+static int run_budgeted(ks_strategy_t *st, lua_State *L, int nargs, int nres)
 {
-    ks_strategy_t *st = ks_strategy_from_lua(L);
-    luaL_Buffer b;
-    int n = lua_gettop(L);
-    luaL_buffinit(L, &b);
-    for (int i = 1; i <= n; i++) {
-        size_t len;
-        const char *s;
-        if (i > 1)
-            luaL_addchar(&b, '\t');
-        if (lua_type(L, i) == LUA_TSTRING || lua_type(L, i) == LUA_TNUMBER) {
-            s = lua_tolstring(L, i, &len);
-            luaL_addlstring(&b, s, len > 4096 ? 4096 : len);
-        } else if (lua_isnil(L, i)) {
-            luaL_addstring(&b, "nil");
-        } else if (lua_isboolean(L, i)) {
-            luaL_addstring(&b, lua_toboolean(L, i) ? "true" : "false");
-        } else {
-            luaL_addstring(&b, luaL_typename(L, i));
-        }
-    }
-    luaL_pushresult(&b);
-    ks_log(KS_LOG_INFO, st ? st->component : "strategy", "%s", lua_tostring(L, -1));
-    return 0;
+    int base = lua_gettop(L) - nargs;
+    lua_pushcfunction(L, msgh);
+    lua_insert(L, base);
+    ks_strategy_t *prev = current;
+    current = st;
+    st->used = 0;
+    st->budget_blown = false;
+    lua_sethook(L, budget_hook, LUA_MASKCOUNT, HOOK_STEP);
+    int rc = lua_pcall(L, nargs, nres, base);
+    current = prev;
+    lua_remove(L, base);
+    return rc;
 }
 
-/* load(chunk [, chunkname [, mode [, env]]]): text only, default env the sandbox. */
-static int sb_load(lua_State *L)
-{
-    size_t len;
-    const char *s = luaL_checklstring(L, 1, &len);
-    const char *chunkname = luaL_optstring(L, 2, "=(load)");
-    if (len > 0 && s[0] == LUA_SIGNATURE[0]) {
-        lua_pushnil(L);
-        lua_pushliteral(L, "binary chunks are not allowed");
-        return 2;
-    }
-    if (luaL_loadbuffer(L, s, len, chunkname) != 0) {
-        lua_pushnil(L);
-        lua_insert(L, -2);
-        return 2;
-    }
-    if (lua_istable(L, 4))
-        lua_pushvalue(L, 4);
-    else
-        lua_pushvalue(L, lua_upvalueindex(1)); /* the sandbox env */
-    lua_setfenv(L, -2);
-    return 1;
-}
-
-/* require(name): only strategies/lib/<name>.lua, loaded as text into the sandbox. */
-static int sb_require(lua_State *L)
-{
-    ks_strategy_t *st = ks_strategy_from_lua(L);
-    const char *name = luaL_checkstring(L, 1);
-    char path[2400];
-    for (const char *p = name; *p; p++)
-        if (!(*p == '_' || *p == '.' || (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-              (*p >= '0' && *p <= '9')))
-            return luaL_error(L, "require: invalid module name '%s'", name);
-    if (strstr(name, ".."))
-        return luaL_error(L, "require: invalid module name '%s'", name);
-    lua_getfield(L, lua_upvalueindex(2), name); /* loaded cache */
-    if (!lua_isnil(L, -1))
-        return 1;
-    lua_pop(L, 1);
-    /* strategies/lib next to the strategy's directory, then the source tree's. */
-    char dir[1024];
-    ks_strlcpy(dir, st->cfg->file, sizeof(dir));
-    char *slash = strrchr(dir, '/');
-    if (slash)
-        *slash = '\0';
-    else
-        strcpy(dir, ".");
-    char mod[256];
-    ks_strlcpy(mod, name, sizeof(mod));
-    for (char *p = mod; *p; p++)
-        if (*p == '.')
-            *p = '/';
-    snprintf(path, sizeof(path), "%s/lib/%s.lua", dir, mod);
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(path, sizeof(path), "%s/strategies/lib/%s.lua", KS_SOURCE_DIR, mod);
-        f = fopen(path, "rb");
-    }
-    if (!f)
-        return luaL_error(L, "require: module '%s' not found in strategies/lib", name);
-    fclose(f);
-    char chunk[2500];
-    snprintf(chunk, sizeof(chunk), "@%s", path);
-    size_t len;
-    char *text = NULL;
-    {
-        FILE *g = fopen(path, "rb");
-        if (g) {
-            fseek(g, 0, SEEK_END);
-            long n = ftell(g);
-            fseek(g, 0, SEEK_SET);
-            text = malloc((size_t)n + 1);
-            if (text) {
-                len = fread(text, 1, (size_t)n, g);
-                text[len] = '\0';
-            }
-            fclose(g);
-        }
-    }
-    if (!text)
-        return luaL_error(L, "require: cannot read %s", path);
-    if (len > 0 && text[0] == LUA_SIGNATURE[0]) {
-        free(text);
-        return luaL_error(L, "require: %s is a binary chunk", path);
-    }
-    int rc = luaL_loadbuffer(L, text, len, chunk);
-    free(text);
-    if (rc != 0)
-        return lua_error(L);
-    lua_pushvalue(L, lua_upvalueindex(1));
-    lua_setfenv(L, -2);
-    lua_pushstring(L, name);
-    lua_call(L, 1, 1);
-    if (lua_isnil(L, -1)) {
-        lua_pop(L, 1);
-        lua_pushboolean(L, 1);
-    }
-    lua_pushvalue(L, -1);
-    lua_setfield(L, lua_upvalueindex(2), name);
-    return 1;
-}
-
-static int sb_collectgarbage(lua_State *L)
-{
-    const char *opt = luaL_optstring(L, 1, "collect");
-    if (strcmp(opt, "count") == 0) {
-        lua_pushnumber(L, (lua_Number)lua_gc(L, LUA_GCCOUNT, 0) +
-                              (lua_Number)lua_gc(L, LUA_GCCOUNTB, 0) / 1024.0);
-        return 1;
-    }
-    if (strcmp(opt, "collect") == 0 || strcmp(opt, "step") == 0) {
-        lua_gc(L, strcmp(opt, "collect") == 0 ? LUA_GCCOLLECT : LUA_GCSTEP, 0);
-        lua_pushinteger(L, 0);
-        return 1;
-    }
-    return luaL_error(L, "collectgarbage('%s') is not allowed in a strategy", opt);
-}
-
-/* Copies the named fields of table at index src into a new table on the stack. */
-static void copy_fields(lua_State *L, int src, const char *const *names)
-{
-    lua_newtable(L);
-    for (; *names; names++) {
-        lua_getfield(L, src, *names);
-        lua_setfield(L, -2, *names);
-    }
-}
-
-static const char *const base_names[] = {
-    "assert", "error",  "ipairs",   "next",  "pairs",   "pcall",    "select",       "tonumber",
-    "tostring", "type", "unpack",   "xpcall", "rawequal", "rawget", "rawset", "setmetatable",
-    "getmetatable", NULL};
-static const char *const string_names[] = {"byte", "char",  "find",  "format", "gmatch",
-                                           "gsub", "len",   "lower", "match",  "rep",
-                                           "reverse", "sub", "upper", NULL};
-static const char *const table_names[] = {"concat", "insert", "maxn", "remove", "sort", NULL};
-static const char *const math_names[] = {
-    "abs",  "acos", "asin", "atan", "atan2", "ceil", "cos",   "cosh", "deg",  "exp",
-    "floor", "fmod", "frexp", "huge", "ldexp", "log", "log10", "max", "min", "modf",
-    "pi",   "pow",  "rad",  "random", "randomseed", "sin", "sinh", "sqrt", "tan", "tanh", NULL};
-static const char *const coroutine_names[] = {"create", "resume", "running", "status",
-                                              "wrap",   "yield",  NULL};
-static const char *const bit_names[] = {"tobit", "tohex",   "bnot",   "band", "bor",  "bxor",
-                                        "lshift", "rshift", "arshift", "rol", "ror", "bswap",
-                                        NULL};
-
-/* Builds the strategy's environment: a whitelist of the standard library plus print,
- * text-only load and a lib-only require. Leaves the env on the stack. */
-static void build_sandbox(lua_State *L)
-{
-    int g = LUA_GLOBALSINDEX;
-    copy_fields(L, g, base_names);
-    int env = lua_gettop(L);
-
-    lua_getfield(L, g, "string");
-    int realstr = lua_gettop(L);
-    copy_fields(L, realstr, string_names);
-    lua_pushvalue(L, -1);
-    lua_setfield(L, env, "string");
-    /* Methods on string values ("x"):dump() go through the string metatable: point it
-     * at the sandboxed copy, remove dump from the real table, and protect it. */
-    lua_pushliteral(L, "");
-    lua_getmetatable(L, -1);
-    lua_pushvalue(L, -3);
-    lua_setfield(L, -2, "__index");
-    lua_pushliteral(L, "protected");
-    lua_setfield(L, -2, "__metatable");
-    lua_pop(L, 3);
-    lua_pushnil(L);
-    lua_setfield(L, realstr, "dump");
-    lua_pop(L, 1);
-
-    const struct {
-        const char *lib;
-        const char *const *names;
-    } libs[] = {{"table", table_names},
-                {"math", math_names},
-                {"coroutine", coroutine_names},
-                {"bit", bit_names}};
-    for (size_t i = 0; i < sizeof(libs) / sizeof(libs[0]); i++) {
-        lua_getfield(L, g, libs[i].lib);
-        copy_fields(L, lua_gettop(L), libs[i].names);
-        lua_setfield(L, env, libs[i].lib);
-        lua_pop(L, 1);
-    }
-    lua_pushcfunction(L, sb_print);
-    lua_setfield(L, env, "print");
-    lua_pushcfunction(L, sb_collectgarbage);
-    lua_setfield(L, env, "collectgarbage");
-    lua_pushvalue(L, env);
-    lua_pushcclosure(L, sb_load, 1);
-    lua_pushvalue(L, -1);
-    lua_setfield(L, env, "load");
-    lua_setfield(L, env, "loadstring");
-    lua_pushvalue(L, env);
-    lua_newtable(L); /* require's cache */
-    lua_pushcclosure(L, sb_require, 2);
-    lua_setfield(L, env, "require");
-    lua_pushvalue(L, env);
-    lua_setfield(L, env, "_G");
-    lua_pushliteral(L, "Lua 5.1");
-    lua_setfield(L, env, "_VERSION");
-}
-
-/* ---- loading ---------------------------------------------------------------------- */
-
-static int open_libs(lua_State *L)
-{
-    lua_pushcfunction(L, luaopen_base);
-    lua_call(L, 0, 0);
-    lua_pushcfunction(L, luaopen_table);
-    lua_call(L, 0, 0);
-    lua_pushcfunction(L, luaopen_string);
-    lua_call(L, 0, 0);
-    lua_pushcfunction(L, luaopen_math);
-    lua_call(L, 0, 0);
-    lua_pushcfunction(L, luaopen_bit);
-    lua_call(L, 0, 0);
-    return 0;
-}
+/* ---- VM construction ---------------------------------------------------------------- */
 
 static char *read_file(const char *path, size_t *len, char *err, size_t err_len)
 {
@@ -370,7 +161,7 @@ static char *read_file(const char *path, size_t *len, char *err, size_t err_len)
     fseek(f, 0, SEEK_END);
     long n = ftell(f);
     fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
+    char *buf = n >= 0 ? malloc((size_t)n + 1) : NULL;
     if (!buf) {
         fclose(f);
         snprintf(err, err_len, "%s: out of memory", path);
@@ -382,59 +173,47 @@ static char *read_file(const char *path, size_t *len, char *err, size_t err_len)
     return buf;
 }
 
-static const char *lua_type_word(lua_State *L, int idx)
+static void vm_free(ks_vm_t *vm)
 {
-    switch (lua_type(L, idx)) {
-    case LUA_TNUMBER: return "number";
-    case LUA_TSTRING: return "string";
-    case LUA_TBOOLEAN: return "boolean";
-    case LUA_TTABLE: return "table";
-    case LUA_TNIL: return "null";
-    default: return luaL_typename(L, idx);
+    if (!vm)
+        return;
+    if (vm->L) {
+        ks_strategy_t *prev = current;
+        current = NULL;
+        lua_close(vm->L);
+        current = prev;
     }
+    free(vm);
 }
 
-/* Pushes a Lua value for a cJSON node. */
-static void push_json(lua_State *L, const cJSON *j)
+/* Builds ctx.params on the stack: the module's `params` defaults overridden by
+ * params_json. Types must match the defaults (recursively), and when the strategy
+ * declares defaults, every configured key must be one of them (a typo must not go
+ * unnoticed). */
+static int build_params(ks_strategy_t *st, lua_State *L, int module, const char *params_json,
+                        char *err, size_t err_len)
 {
-    if (cJSON_IsNumber(j)) {
-        lua_pushnumber(L, j->valuedouble);
-    } else if (cJSON_IsString(j)) {
-        lua_pushstring(L, j->valuestring);
-    } else if (cJSON_IsBool(j)) {
-        lua_pushboolean(L, cJSON_IsTrue(j));
-    } else if (cJSON_IsArray(j)) {
-        int i = 1;
-        const cJSON *c;
-        lua_createtable(L, cJSON_GetArraySize(j), 0);
-        cJSON_ArrayForEach(c, j)
-        {
-            push_json(L, c);
-            lua_rawseti(L, -2, i++);
-        }
-    } else if (cJSON_IsObject(j)) {
-        const cJSON *c;
-        lua_newtable(L);
-        cJSON_ArrayForEach(c, j)
-        {
-            push_json(L, c);
-            lua_setfield(L, -2, c->string);
-        }
-    } else {
-        lua_pushnil(L);
-    }
-}
-
-/* Builds ctx.params: the module's `params` defaults overridden by the config's params,
- * whose types must match the defaults. Leaves the table on the stack. */
-static int build_params(lua_State *L, ks_strategy_t *st, int module, char *err, size_t err_len)
-{
-    cJSON *cfg = cJSON_Parse(st->cfg->params_json ? st->cfg->params_json : "{}");
-    const cJSON *c;
-    lua_newtable(L);
-    int params = lua_gettop(L);
+    ks_strategy_cfg_t probe = *st->cfg;
+    probe.params_json = (char *)(params_json ? params_json : "{}");
     lua_getfield(L, module, "params");
     int defaults = lua_istable(L, -1) ? lua_gettop(L) : 0;
+    if (defaults) {
+        char *dj = NULL;
+        if (ks_lua_to_json(L, defaults, "params", &dj, err, err_len) != 0)
+            return -1;
+        int rc = ks_config_check_params(&probe, dj, err, err_len);
+        free(dj);
+        if (rc != KS_OK)
+            return -1;
+    }
+    cJSON *cfg = cJSON_Parse(probe.params_json);
+    if (!cJSON_IsObject(cfg)) {
+        cJSON_Delete(cfg);
+        snprintf(err, err_len, "strategies.%s.params: expected object", st->name);
+        return -1;
+    }
+    lua_newtable(L);
+    int params = lua_gettop(L);
     if (defaults) {
         lua_pushnil(L);
         while (lua_next(L, defaults)) {
@@ -443,141 +222,61 @@ static int build_params(lua_State *L, ks_strategy_t *st, int module, char *err, 
             lua_settable(L, params);
         }
     }
+    const cJSON *c;
     cJSON_ArrayForEach(c, cfg)
     {
-        push_json(L, c);
         if (defaults) {
             lua_getfield(L, defaults, c->string);
-            if (lua_isnil(L, -1)) {
-                snprintf(err, err_len, "strategies.%s.params.%s: unknown parameter (the strategy "
-                                       "declares no default for it)",
+            bool known = !lua_isnil(L, -1);
+            lua_pop(L, 1);
+            if (!known) {
+                snprintf(err, err_len,
+                         "strategies.%s.params.%s: unknown parameter (the strategy declares no "
+                         "default for it)",
                          st->name, c->string);
                 cJSON_Delete(cfg);
                 return -1;
             }
-            if (lua_type(L, -1) != lua_type(L, -2)) {
-                snprintf(err, err_len, "strategies.%s.params.%s: expected %s, got %s", st->name,
-                         c->string, lua_type_word(L, -1), lua_type_word(L, -2));
-                cJSON_Delete(cfg);
-                return -1;
-            }
-            lua_pop(L, 1);
         }
+        ks_lua_push_cjson(L, c);
         lua_setfield(L, params, c->string);
     }
     cJSON_Delete(cfg);
-    lua_settop(L, params);
+    lua_replace(L, -2); /* params where the defaults were */
     return 0;
 }
 
-static void set_phase(ks_strategy_t *st, ks_strategy_phase_t ph)
+/* Compiles the strategy file into a fresh sandboxed VM, runs its chunk (under the
+ * budget), builds ctx with params and `state` (from state_json, or empty). On failure
+ * writes "file:line: message" into err and returns NULL. */
+static ks_vm_t *vm_new(ks_strategy_t *st, const char *params_json, const char *state_json,
+                       char *err, size_t err_len)
 {
-    st->phase = ph;
-}
-
-/* Runs fn (with nargs args already pushed above it) under the budget. Returns 0, or
- * a Lua error code after logging the traceback and counting the error. */
-static int protected_call(ks_strategy_t *st, int nargs, const char *what)
-{
-    lua_State *L = st->L;
-    int base = lua_gettop(L) - nargs;
-    lua_rawgeti(L, LUA_REGISTRYINDEX, st->ref_msgh);
-    lua_insert(L, base);
-    ks_strategy_t *prev = current;
-    current = st;
-    st->used = 0;
-    if (!st->budget_blown)
-        lua_sethook(L, budget_hook, LUA_MASKCOUNT, HOOK_STEP);
-    int rc = lua_pcall(L, nargs, 0, base);
-    current = prev;
-    st->callbacks++;
-    if (rc == 0) {
-        lua_remove(L, base);
-        return 0;
-    }
-    const char *msg = lua_tostring(L, -1);
-    st->errors++;
-    ks_log_error(st->component, "%s failed: %s", what, msg ? msg : "(no message)");
-    char detail[600];
-    char esc[400];
-    size_t j = 0;
-    for (const char *p = msg ? msg : ""; *p && j + 2 < sizeof(esc); p++) {
-        if (*p == '"' || *p == '\\')
-            esc[j++] = '\\';
-        esc[j++] = *p == '\n' ? ' ' : *p == '\t' ? ' ' : *p;
-    }
-    esc[j] = '\0';
-    snprintf(detail, sizeof(detail), "{\"callback\":\"%s\",\"error\":\"%s\"}", what, esc);
-    ks_engine_journal(st->eng, "strategy.error", st->name, detail);
-    lua_settop(L, base - 1);
-    if (st->budget_blown) {
-        ks_strategy_disable(st, "instruction budget exceeded");
-        return rc;
-    }
-    if (rc == LUA_ERRMEM || st->mem_blown) {
-        ks_strategy_disable(st, "memory limit exceeded");
-        return rc;
-    }
-    /* Too many errors within the window disable the strategy. */
-    int max = st->cfg->max_errors > 0 ? st->cfg->max_errors : 10;
-    int64_t now = ks_loop_now_ns(ks_engine_loop(st->eng));
-    int64_t oldest = st->err_times[st->err_head];
-    st->err_times[st->err_head] = now;
-    st->err_head = (st->err_head + 1) % max;
-    int64_t window = (int64_t)(st->cfg->error_window_s > 0 ? st->cfg->error_window_s : 60) *
-                     1000000000LL;
-    if (st->errors >= (uint64_t)max && now - oldest <= window)
-        ks_strategy_disable(st, "too many errors");
-    return rc;
-}
-
-ks_strategy_t *ks_strategy_load(ks_engine_t *eng, int idx, const ks_strategy_cfg_t *cfg,
-                                char *err, size_t err_len)
-{
-    size_t len;
+    const ks_strategy_cfg_t *cfg = st->cfg;
     char chunkname[1100];
-    ks_strategy_t *st = calloc(1, sizeof(*st));
-    if (!st) {
+    size_t len;
+    ks_vm_t *vm = calloc(1, sizeof(*vm));
+    if (!vm) {
         snprintf(err, err_len, "out of memory");
         return NULL;
     }
-    st->eng = eng;
-    st->idx = idx;
-    st->cfg = cfg;
-    ks_strlcpy(st->name, cfg->name, sizeof(st->name));
-    snprintf(st->component, sizeof(st->component), "strategy.%s", cfg->name);
-    st->mem_limit = cfg->memory_limit > 0 ? (size_t)cfg->memory_limit : (size_t)64 << 20;
-    st->budget = cfg->instruction_budget > 0 ? cfg->instruction_budget : 10000000;
-    st->err_times = calloc((size_t)(cfg->max_errors > 0 ? cfg->max_errors : 10), sizeof(int64_t));
-    st->ref_module = st->ref_ctx = st->ref_msgh = LUA_NOREF;
-    int v = ks_engine_venue_by_name(eng, cfg->venue);
-    st->venue = v < 0 ? 0 : (uint32_t)v;
-    if (!st->err_times) {
-        snprintf(err, err_len, "out of memory");
-        goto fail;
-    }
-    if (cfg->jit) {
-        snprintf(err, err_len, "strategies.%s.jit: JIT is refused for now: the instruction-budget "
-                               "hook never fires inside JIT-compiled traces",
-                 cfg->name);
-        goto fail;
-    }
-    st->L = lua_newstate(st_alloc, st);
-    if (!st->L) {
+    vm->st = st;
+    vm->mem_limit = cfg->memory_limit > 0 ? (size_t)cfg->memory_limit : (size_t)64 << 20;
+    vm->ref_module = vm->ref_ctx = vm->ref_msgh = LUA_NOREF;
+    vm->L = lua_newstate(vm_alloc, vm);
+    if (!vm->L) {
         snprintf(err, err_len, "%s: cannot create a Lua VM", cfg->file);
         goto fail;
     }
-    lua_State *L = st->L;
+    lua_State *L = vm->L;
     /* The JIT stays off: count hooks do not fire inside compiled traces. */
     luaJIT_setmode(L, 0, LUAJIT_MODE_ENGINE | LUAJIT_MODE_OFF);
-    if (lua_cpcall(L, open_libs, NULL) != 0) {
+    if (ks_lua_sandbox_open(L) != 0) {
         snprintf(err, err_len, "%s: cannot open the Lua libraries", cfg->file);
         goto fail;
     }
     lua_pushlightuserdata(L, st);
     lua_setfield(L, LUA_REGISTRYINDEX, REG_STRATEGY);
-    lua_pushcfunction(L, msgh);
-    st->ref_msgh = luaL_ref(L, LUA_REGISTRYINDEX);
 
     char *text = read_file(cfg->file, &len, err, err_len);
     if (!text)
@@ -591,21 +290,15 @@ ks_strategy_t *ks_strategy_load(ks_engine_t *eng, int idx, const ks_strategy_cfg
     int rc = luaL_loadbuffer(L, text, len, chunkname);
     free(text);
     if (rc != 0) {
-        /* "file:line: message" as Lua reports it, with the '@' dropped. */
-        snprintf(err, err_len, "%s", lua_tostring(L, -1));
+        snprintf(err, err_len, "%s", rc == LUA_ERRMEM ? "out of memory" : lua_tostring(L, -1));
         goto fail;
     }
-    build_sandbox(L);
+    ks_lua_sandbox_push_env(L);
     lua_setfenv(L, -2);
-    set_phase(st, KS_PHASE_LOAD);
-    /* Run the chunk under the budget; it must return a table. */
-    lua_rawgeti(L, LUA_REGISTRYINDEX, st->ref_msgh);
-    lua_insert(L, -2);
-    current = st;
-    st->used = 0;
-    lua_sethook(L, budget_hook, LUA_MASKCOUNT, HOOK_STEP);
-    rc = lua_pcall(L, 0, 1, -2);
-    current = NULL;
+    ks_strategy_phase_t saved = st->phase;
+    st->phase = KS_PHASE_LOAD;
+    rc = run_budgeted(st, L, 0, 1);
+    st->phase = saved;
     if (rc != 0) {
         const char *m = lua_tostring(L, -1);
         snprintf(err, err_len, "%s", m ? m : "error while loading the strategy");
@@ -619,31 +312,213 @@ ks_strategy_t *ks_strategy_load(ks_engine_t *eng, int idx, const ks_strategy_cfg
                  cfg->file, luaL_typename(L, -1));
         goto fail;
     }
-    lua_remove(L, -2); /* msgh */
     int module = lua_gettop(L);
-    if (build_params(L, st, module, err, err_len) != 0)
+    static const struct {
+        const char *cb;
+        uint32_t ch;
+    } wants[] = {{"on_bbo", KS_CH_BBO},       {"on_book", KS_CH_BOOK},
+                 {"on_trade", KS_CH_TRADES},  {"on_ticker", KS_CH_TICKER},
+                 {"on_oracle", KS_CH_ORACLE}, {"on_liquidation", KS_CH_LIQUIDATIONS}};
+    /* BBO and ticker always: ctx.market() serves them from the cache. */
+    vm->channels = KS_CH_BBO | KS_CH_TICKER;
+    for (size_t i = 0; i < sizeof(wants) / sizeof(wants[0]); i++) {
+        lua_getfield(L, module, wants[i].cb);
+        if (lua_isfunction(L, -1))
+            vm->channels |= wants[i].ch;
+        lua_pop(L, 1);
+    }
+    if (build_params(st, L, module, params_json, err, err_len) != 0)
         goto fail;
     lua_setfield(L, LUA_REGISTRYINDEX, "kestrel.params");
-    {
-        static const struct {
-            const char *cb;
-            uint32_t ch;
-        } wants[] = {{"on_bbo", KS_CH_BBO},        {"on_book", KS_CH_BOOK},
-                     {"on_trade", KS_CH_TRADES},   {"on_ticker", KS_CH_TICKER},
-                     {"on_oracle", KS_CH_ORACLE},  {"on_liquidation", KS_CH_LIQUIDATIONS}};
-        /* BBO and ticker always: ctx.market() serves them from the cache. */
-        st->channels = KS_CH_BBO | KS_CH_TICKER;
-        for (size_t i = 0; i < sizeof(wants) / sizeof(wants[0]); i++) {
-            lua_getfield(L, module, wants[i].cb);
-            if (lua_isfunction(L, -1))
-                st->channels |= wants[i].ch;
-            lua_pop(L, 1);
-        }
-    }
-    st->ref_module = luaL_ref(L, LUA_REGISTRYINDEX);
+    vm->ref_module = luaL_ref(L, LUA_REGISTRYINDEX);
     ks_lua_api_push_ctx(L, st);
-    st->ref_ctx = luaL_ref(L, LUA_REGISTRYINDEX);
+    if (ks_lua_push_json(L, state_json ? state_json : "{}") != 0 || !lua_istable(L, -1)) {
+        lua_pop(L, 1);
+        lua_newtable(L);
+        if (state_json)
+            ks_log_warn(st->component, "stored state is not a JSON object; starting empty");
+    }
+    lua_setfield(L, -2, "state");
+    vm->ref_ctx = luaL_ref(L, LUA_REGISTRYINDEX);
+    return vm;
+fail:
+    vm_free(vm);
+    return NULL;
+}
+
+/* ---- state persistence -------------------------------------------------------------- */
+
+static uint64_t hash_text(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (; *s; s++) {
+        h ^= (unsigned char)*s;
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+/* Serializes ctx.state of a VM; caller frees. NULL with err on failure. */
+static char *vm_state_json(ks_vm_t *vm, char *err, size_t err_len)
+{
+    lua_State *L = vm->L;
+    char *out = NULL;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, vm->ref_ctx);
+    lua_getfield(L, -1, "state");
+    if (ks_lua_to_json(L, -1, "ctx.state", &out, err, err_len) != 0)
+        out = NULL;
+    lua_pop(L, 2);
+    return out;
+}
+
+/* Writes ctx.state to the store when it changed (force: ignore the once-a-second
+ * throttle). */
+static void persist_state(ks_strategy_t *st, bool force)
+{
+    ks_store_t *store = ks_engine_store(st->eng);
+    int64_t now = ks_loop_now_ns(ks_engine_loop(st->eng));
+    char err[KS_REASON_LEN];
+    if (!store || !st->vm || !st->vm->L)
+        return;
+    if (!force && now - st->state_saved_ns < STATE_SAVE_NS)
+        return;
+    st->state_saved_ns = now;
+    char *json = vm_state_json(st->vm, err, sizeof(err));
+    if (!json) {
+        ks_log_error(st->component, "ctx.state not saved: %s", err);
+        return;
+    }
+    uint64_t h = hash_text(json);
+    if (h != st->state_hash) {
+        ks_store_state_put(store, st->name, json, strlen(json));
+        st->state_hash = h;
+    }
+    free(json);
+}
+
+static char *stored_state(ks_strategy_t *st)
+{
+    ks_store_t *store = ks_engine_store(st->eng);
+    char *data = NULL;
+    size_t len;
+    if (!store || ks_store_state_get(store, st->name, &data, &len) != KS_OK)
+        return NULL;
+    st->state_hash = hash_text(data);
+    return data;
+}
+
+/* ---- calling callbacks ---------------------------------------------------------------- */
+
+static void record_error(ks_strategy_t *st, const char *what, const char *msg)
+{
+    char detail[700], esc[500];
+    size_t j = 0;
+    st->errors++;
+    ks_log_error(st->component, "%s failed: %s", what, msg);
+    snprintf(st->last_error, sizeof(st->last_error), "%s: %s", what, msg);
+    for (const char *p = msg; *p && j + 2 < sizeof(esc); p++) {
+        if (*p == '"' || *p == '\\')
+            esc[j++] = '\\';
+        esc[j++] = (*p == '\n' || *p == '\t') ? ' ' : *p;
+    }
+    esc[j] = '\0';
+    snprintf(detail, sizeof(detail), "{\"callback\":\"%s\",\"error\":\"%s\"}", what, esc);
+    ks_engine_journal(st->eng, "strategy.error", st->name, detail);
+}
+
+/* Calls the function below nargs arguments in the current VM, with error accounting:
+ * a blown budget or memory cap disables the strategy, and so do too many errors within
+ * the window. */
+static int protected_call(ks_strategy_t *st, int nargs, const char *what)
+{
+    lua_State *L = st->vm->L;
+    int rc = run_budgeted(st, L, nargs, 0);
+    st->callbacks++;
+    if (rc == 0) {
+        persist_state(st, false);
+        return 0;
+    }
+    const char *msg = lua_tostring(L, -1);
+    record_error(st, what, msg ? msg : "(no message)");
+    lua_pop(L, 1);
+    if (st->budget_blown) {
+        ks_strategy_disable(st, "instruction budget exceeded");
+        return rc;
+    }
+    if (rc == LUA_ERRMEM || st->vm->mem_blown) {
+        ks_strategy_disable(st, "memory limit exceeded");
+        return rc;
+    }
+    int64_t now = ks_loop_now_ns(ks_engine_loop(st->eng));
+    int64_t oldest = st->err_times[st->err_head];
+    st->err_times[st->err_head] = now;
+    st->err_head = (st->err_head + 1) % st->err_cap;
+    int64_t window =
+        (int64_t)(st->cfg->error_window_s > 0 ? st->cfg->error_window_s : 60) * 1000000000LL;
+    if (st->errors >= (uint64_t)st->err_cap && now - oldest <= window)
+        ks_strategy_disable(st, "too many errors");
+    else
+        persist_state(st, false);
+    return rc;
+}
+
+/* Pushes module[name] and ctx of the current VM; false (nothing pushed) when the
+ * callback is not defined or the strategy cannot run. */
+static bool push_cb(ks_strategy_t *st, const char *name)
+{
+    if (!st->vm || !st->vm->L || !st->enabled || st->phase == KS_PHASE_CLOSED)
+        return false;
+    lua_State *L = st->vm->L;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, st->vm->ref_module);
+    lua_getfield(L, -1, name);
+    lua_remove(L, -2);
+    if (!lua_isfunction(L, -1)) {
+        lua_pop(L, 1);
+        return false;
+    }
+    lua_rawgeti(L, LUA_REGISTRYINDEX, st->vm->ref_ctx);
+    return true;
+}
+
+/* ---- public API ------------------------------------------------------------------------ */
+
+ks_strategy_t *ks_strategy_load(ks_engine_t *eng, int idx, const ks_strategy_cfg_t *cfg,
+                                char *err, size_t err_len)
+{
+    ks_strategy_t *st = calloc(1, sizeof(*st));
+    if (!st) {
+        snprintf(err, err_len, "out of memory");
+        return NULL;
+    }
+    st->eng = eng;
+    st->idx = idx;
+    st->cfg = cfg;
+    ks_strlcpy(st->name, cfg->name, sizeof(st->name));
+    snprintf(st->component, sizeof(st->component), "strategy.%s", cfg->name);
+    st->budget = cfg->instruction_budget > 0 ? cfg->instruction_budget : 10000000;
+    st->err_cap = cfg->max_errors > 0 ? cfg->max_errors : 10;
+    st->err_times = calloc((size_t)st->err_cap, sizeof(int64_t));
+    int v = ks_engine_venue_by_name(eng, cfg->venue);
+    st->venue = v < 0 ? 0 : (uint32_t)v;
+    st->phase = KS_PHASE_CLOSED;
+    if (!st->err_times) {
+        snprintf(err, err_len, "out of memory");
+        goto fail;
+    }
+    if (cfg->jit) {
+        snprintf(err, err_len,
+                 "strategies.%s.jit: JIT is refused for now: the instruction-budget hook never "
+                 "fires inside JIT-compiled traces",
+                 cfg->name);
+        goto fail;
+    }
+    char *state = stored_state(st);
+    st->vm = vm_new(st, cfg->params_json, state, err, err_len);
+    free(state);
+    if (!st->vm)
+        goto fail;
     st->enabled = cfg->enabled;
+    st->phase = KS_PHASE_START;
     return st;
 fail:
     ks_strategy_free(st);
@@ -661,65 +536,47 @@ static void stop_timers(ks_strategy_t *st)
     }
 }
 
-static void close_vm(ks_strategy_t *st)
-{
-    stop_timers(st);
-    if (st->L) {
-        current = NULL;
-        lua_close(st->L);
-        st->L = NULL;
-    }
-}
-
 void ks_strategy_free(ks_strategy_t *st)
 {
     if (!st)
         return;
-    st->phase = KS_PHASE_CLOSED;
-    close_vm(st);
+    if (st->vm && st->enabled)
+        persist_state(st, true);
+    stop_timers(st);
+    vm_free(st->vm);
+    vm_free(st->dead_vm);
+    size_t it = 0;
+    void *val;
+    while (ks_strmap_next(&st->metrics, &it, NULL, &val))
+        free(val);
+    ks_strmap_free(&st->metrics);
     free(st->err_times);
     free(st);
 }
 
-/* Pushes module[name] and ctx; returns false (nothing pushed) when the callback is not
- * defined or the strategy cannot run. */
-static bool push_cb(ks_strategy_t *st, const char *name)
-{
-    lua_State *L = st->L;
-    if (!L || !st->enabled || st->phase == KS_PHASE_CLOSED)
-        return false;
-    lua_rawgeti(L, LUA_REGISTRYINDEX, st->ref_module);
-    lua_getfield(L, -1, name);
-    lua_remove(L, -2);
-    if (!lua_isfunction(L, -1)) {
-        lua_pop(L, 1);
-        return false;
-    }
-    lua_rawgeti(L, LUA_REGISTRYINDEX, st->ref_ctx);
-    return true;
-}
-
 int ks_strategy_start(ks_strategy_t *st)
 {
-    if (!st->enabled)
+    if (!st->enabled || !st->vm)
         return 0;
-    set_phase(st, KS_PHASE_START);
+    st->phase = KS_PHASE_START;
     int rc = 0;
     if (push_cb(st, "on_start"))
         rc = protected_call(st, 1, "on_start");
-    if (st->phase != KS_PHASE_CLOSED)
-        set_phase(st, KS_PHASE_EVENT);
-    if (rc != 0 && st->enabled)
+    if (!st->enabled)
+        return rc;
+    st->phase = KS_PHASE_EVENT;
+    if (rc != 0)
         ks_strategy_disable(st, "on_start failed");
     return rc;
 }
 
 void ks_strategy_stop(ks_strategy_t *st)
 {
-    if (st->L && st->enabled && st->phase != KS_PHASE_CLOSED) {
-        set_phase(st, KS_PHASE_STOP);
+    if (st->vm && st->enabled && st->phase != KS_PHASE_CLOSED) {
+        st->phase = KS_PHASE_STOP;
         if (push_cb(st, "on_stop"))
             protected_call(st, 1, "on_stop");
+        persist_state(st, true);
     }
     stop_timers(st);
 }
@@ -746,7 +603,7 @@ void ks_strategy_dispatch(ks_strategy_t *st, const ks_event_t *ev)
     st->events++;
     if (!name || st->phase != KS_PHASE_EVENT || !push_cb(st, name))
         return;
-    ks_lua_api_push_event(st->L, st, ev);
+    ks_lua_api_push_event(st->vm->L, st, ev);
     protected_call(st, 2, name);
 }
 
@@ -754,9 +611,224 @@ void ks_strategy_position_changed(ks_strategy_t *st, int32_t inst)
 {
     if (st->phase != KS_PHASE_EVENT || !push_cb(st, "on_position"))
         return;
-    ks_lua_api_push_position(st->L, st, inst);
+    ks_lua_api_push_position(st->vm->L, st, inst);
     protected_call(st, 2, "on_position");
 }
+
+void ks_strategy_call(ks_strategy_t *st, const char *cb, void (*push)(lua_State *, void *),
+                      void *ud)
+{
+    if (st->phase != KS_PHASE_EVENT || !push_cb(st, cb))
+        return;
+    push(st->vm->L, ud);
+    protected_call(st, 2, cb);
+}
+
+/* ---- reload, params, enable/disable -------------------------------------------------- */
+
+int ks_strategy_reload(ks_strategy_t *st, char *err, size_t err_len)
+{
+    if (!st->enabled || !st->vm) {
+        snprintf(err, err_len, "%s is disabled; enable it to load the new version", st->name);
+        return KS_ESTATE;
+    }
+    /* The old state goes to the new VM as ctx.state and as on_reload's argument. */
+    char *state = vm_state_json(st->vm, err, err_len);
+    if (!state)
+        return KS_EINVAL;
+    ks_vm_t *old = st->vm;
+    ks_vm_t *nvm = vm_new(st, st->cfg->params_json, state, err, err_len);
+    if (!nvm) {
+        free(state);
+        goto failed;
+    }
+    lua_State *L = nvm->L;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, nvm->ref_module);
+    lua_getfield(L, -1, "on_reload");
+    lua_remove(L, -2);
+    if (lua_isfunction(L, -1)) {
+        lua_rawgeti(L, LUA_REGISTRYINDEX, nvm->ref_ctx);
+        ks_lua_push_json(L, state);
+        ks_strategy_phase_t saved = st->phase;
+        st->vm = nvm; /* ctx calls inside on_reload act on the new VM */
+        st->phase = KS_PHASE_RELOAD;
+        int rc = run_budgeted(st, L, 2, 0);
+        st->phase = saved;
+        st->vm = old;
+        if (rc != 0) {
+            const char *m = lua_tostring(L, -1);
+            snprintf(err, err_len, "on_reload: %s", m ? m : "(no message)");
+            char *nl = strchr(err, '\n');
+            if (nl)
+                *nl = '\0';
+            vm_free(nvm);
+            free(state);
+            goto failed;
+        }
+    } else {
+        lua_pop(L, 1);
+    }
+    free(state);
+    st->vm = nvm;
+    vm_free(old);
+    st->reloads++;
+    st->state_hash = 0;
+    persist_state(st, true);
+    ks_log_info(st->component, "reloaded %s", st->cfg->file);
+    ks_engine_journal(st->eng, "strategy.reloaded", st->name, NULL);
+    return KS_OK;
+failed:
+    st->reload_failures++;
+    snprintf(st->last_error, sizeof(st->last_error), "reload: %s", err);
+    ks_log_error(st->component, "reload failed, the running version keeps trading: %s", err);
+    {
+        char detail[KS_REASON_LEN * 3], esc[KS_REASON_LEN * 2];
+        size_t j = 0;
+        for (const char *p = err; *p && j + 2 < sizeof(esc); p++) {
+            if (*p == '"' || *p == '\\')
+                esc[j++] = '\\';
+            esc[j++] = *p;
+        }
+        esc[j] = '\0';
+        snprintf(detail, sizeof(detail), "{\"error\":\"%s\"}", esc);
+        ks_engine_journal(st->eng, "strategy.reload_failed", st->name, detail);
+    }
+    return KS_EINVAL;
+}
+
+int ks_strategy_check_params(ks_strategy_t *st, const char *params_json, char *err,
+                             size_t err_len)
+{
+    if (!st->vm || !st->vm->L)
+        return KS_OK; /* checked when it is next loaded */
+    lua_State *L = st->vm->L;
+    int top = lua_gettop(L);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, st->vm->ref_module);
+    int rc = build_params(st, L, lua_gettop(L), params_json, err, err_len);
+    lua_settop(L, top);
+    return rc == 0 ? KS_OK : KS_EINVAL;
+}
+
+void ks_strategy_set_cfg(ks_strategy_t *st, const ks_strategy_cfg_t *cfg)
+{
+    bool params_changed = strcmp(st->cfg->params_json ? st->cfg->params_json : "{}",
+                                 cfg->params_json ? cfg->params_json : "{}") != 0;
+    st->cfg = cfg;
+    st->budget = cfg->instruction_budget > 0 ? cfg->instruction_budget : 10000000;
+    if (st->vm)
+        st->vm->mem_limit = cfg->memory_limit > 0 ? (size_t)cfg->memory_limit : (size_t)64 << 20;
+    if (!params_changed || !st->vm || !st->vm->L)
+        return;
+    lua_State *L = st->vm->L;
+    char err[KS_REASON_LEN * 2];
+    int top = lua_gettop(L);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, st->vm->ref_module);
+    if (build_params(st, L, lua_gettop(L), cfg->params_json, err, sizeof(err)) != 0) {
+        lua_settop(L, top);
+        ks_log_error(st->component, "new params not applied: %s", err);
+        return;
+    }
+    lua_rawgeti(L, LUA_REGISTRYINDEX, st->vm->ref_ctx);
+    lua_pushvalue(L, -2);
+    lua_setfield(L, -2, "params");
+    lua_pop(L, 2);
+    ks_log_info(st->component, "params changed: %s", cfg->params_json);
+    ks_engine_journal(st->eng, "strategy.params", st->name, cfg->params_json);
+    if (st->enabled && st->phase == KS_PHASE_EVENT && push_cb(st, "on_params")) {
+        lua_getfield(L, -1, "params");
+        protected_call(st, 2, "on_params");
+    }
+}
+
+int ks_strategy_enable(ks_strategy_t *st, char *err, size_t err_len)
+{
+    if (st->enabled)
+        return KS_OK;
+    if (!st->vm) {
+        vm_free(st->dead_vm);
+        st->dead_vm = NULL;
+        char *state = stored_state(st);
+        st->vm = vm_new(st, st->cfg->params_json, state, err, err_len);
+        free(state);
+        if (!st->vm) {
+            ks_log_error(st->component, "cannot enable: %s", err);
+            return KS_EINVAL;
+        }
+    }
+    st->enabled = true;
+    st->disabled_reason[0] = '\0';
+    st->errors = 0;
+    memset(st->err_times, 0, (size_t)st->err_cap * sizeof(int64_t));
+    ks_log_info(st->component, "enabled");
+    ks_engine_journal(st->eng, "strategy.enabled", st->name, NULL);
+    ks_engine_strategy_enabled(st->eng, st->idx);
+    return ks_strategy_start(st) == 0 ? KS_OK : KS_EINVAL;
+}
+
+static void deferred_close(ks_loop_t *loop, void *ud)
+{
+    ks_strategy_t *st = ud;
+    st->close_posted = false;
+    vm_free(st->dead_vm);
+    st->dead_vm = NULL;
+}
+
+static void disable(ks_strategy_t *st, const char *reason, bool graceful)
+{
+    if (!st->enabled)
+        return;
+    if (graceful && st->vm && st->phase == KS_PHASE_EVENT) {
+        st->phase = KS_PHASE_STOP;
+        if (push_cb(st, "on_stop"))
+            protected_call(st, 1, "on_stop");
+    }
+    if (st->vm && st->vm->L && !st->vm->mem_blown)
+        persist_state(st, true);
+    st->enabled = false;
+    st->phase = KS_PHASE_CLOSED;
+    stop_timers(st);
+    ks_strlcpy(st->disabled_reason, reason, sizeof(st->disabled_reason));
+    const char *policy = ks_on_disable_name(st->cfg->on_disable);
+    if (graceful)
+        ks_log_warn(st->component, "disabled: %s (on_disable=%s)", reason, policy);
+    else
+        ks_log_error(st->component, "disabled: %s (on_disable=%s)", reason, policy);
+    char detail[300];
+    snprintf(detail, sizeof(detail), "{\"reason\":\"%s\",\"on_disable\":\"%s\"}", reason, policy);
+    ks_engine_journal(st->eng, "strategy.disabled", st->name, detail);
+    switch (st->cfg->on_disable) {
+    case KS_ON_DISABLE_HOLD:
+        break;
+    case KS_ON_DISABLE_CANCEL:
+        ks_engine_cancel_all(st->eng, st->idx, reason);
+        break;
+    case KS_ON_DISABLE_FLATTEN:
+        ks_engine_cancel_all(st->eng, st->idx, reason);
+        ks_engine_flatten(st->eng, st->idx, reason);
+        break;
+    }
+    /* The VM may be on the C stack right now (a budget error unwinds through here); free
+     * it from the loop. */
+    vm_free(st->dead_vm);
+    st->dead_vm = st->vm;
+    st->vm = NULL;
+    if (!st->close_posted) {
+        st->close_posted = true;
+        ks_loop_post(ks_engine_loop(st->eng), deferred_close, st);
+    }
+}
+
+void ks_strategy_disable(ks_strategy_t *st, const char *reason)
+{
+    disable(st, reason, false);
+}
+
+void ks_strategy_disable_graceful(ks_strategy_t *st, const char *reason)
+{
+    disable(st, reason, true);
+}
+
+/* ---- accessors ----------------------------------------------------------------------- */
 
 const char *ks_strategy_name(const ks_strategy_t *st)
 {
@@ -780,7 +852,7 @@ const ks_strategy_cfg_t *ks_strategy_cfg(const ks_strategy_t *st)
 
 uint32_t ks_strategy_channels(const ks_strategy_t *st)
 {
-    return st->channels;
+    return st->vm ? st->vm->channels : (KS_CH_BBO | KS_CH_TICKER);
 }
 
 uint32_t ks_strategy_venue(const ks_strategy_t *st)
@@ -806,54 +878,57 @@ ks_strategy_t *ks_strategy_from_lua(lua_State *L)
     return st;
 }
 
-static void deferred_close(ks_loop_t *loop, void *ud)
+const char *ks_strategy_last_error(const ks_strategy_t *st)
 {
-    ks_strategy_t *st = ud;
-    st->close_posted = false;
-    if (!st->enabled)
-        close_vm(st);
+    return st->last_error;
 }
 
-void ks_strategy_disable(ks_strategy_t *st, const char *reason)
+const char *ks_strategy_disabled_reason(const ks_strategy_t *st)
 {
-    if (!st->enabled)
-        return;
-    st->enabled = false;
-    st->phase = KS_PHASE_CLOSED;
-    stop_timers(st);
-    const char *policy = ks_on_disable_name(st->cfg->on_disable);
-    ks_log_error(st->component, "disabled: %s (on_disable=%s)", reason, policy);
-    char detail[300];
-    snprintf(detail, sizeof(detail), "{\"reason\":\"%s\",\"on_disable\":\"%s\"}", reason, policy);
-    ks_engine_journal(st->eng, "strategy.disabled", st->name, detail);
-    switch (st->cfg->on_disable) {
-    case KS_ON_DISABLE_HOLD:
-        break;
-    case KS_ON_DISABLE_CANCEL:
-        ks_engine_cancel_all(st->eng, st->idx, reason);
-        break;
-    case KS_ON_DISABLE_FLATTEN:
-        ks_engine_cancel_all(st->eng, st->idx, reason);
-        ks_engine_flatten(st->eng, st->idx, reason);
-        break;
-    }
-    /* The VM may be on the C stack right now; free it from the loop. */
-    if (!st->close_posted) {
-        st->close_posted = true;
-        ks_loop_post(ks_engine_loop(st->eng), deferred_close, st);
-    }
+    return st->disabled_reason;
 }
 
 void ks_strategy_stats(const ks_strategy_t *st, ks_strategy_stats_t *out)
 {
+    memset(out, 0, sizeof(*out));
     out->callbacks = st->callbacks;
     out->errors = st->errors;
     out->events = st->events;
-    out->mem_bytes = st->mem;
-    out->mem_peak = st->mem_peak;
+    out->reloads = st->reloads;
+    out->reload_failures = st->reload_failures;
+    if (st->vm) {
+        out->mem_bytes = st->vm->mem;
+        out->mem_peak = st->vm->mem_peak;
+    }
 }
 
-/* ---- timers ----------------------------------------------------------------------- */
+int ks_strategy_metric(ks_strategy_t *st, const char *name, double value)
+{
+    void *v;
+    if (!ks_strmap_get(&st->metrics, name, &v)) {
+        if (st->metrics.count >= 256)
+            return KS_ERANGE;
+        v = malloc(sizeof(double));
+        if (!v || ks_strmap_put(&st->metrics, name, v) != KS_OK) {
+            free(v);
+            return KS_ENOMEM;
+        }
+    }
+    *(double *)v = value;
+    return KS_OK;
+}
+
+bool ks_strategy_metric_next(const ks_strategy_t *st, size_t *it, const char **name,
+                             double *value)
+{
+    void *v;
+    if (!ks_strmap_next(&st->metrics, it, name, &v))
+        return false;
+    *value = *(double *)v;
+    return true;
+}
+
+/* ---- timers -------------------------------------------------------------------------- */
 
 static void timer_fire(ks_loop_t *loop, void *ud)
 {
@@ -869,7 +944,7 @@ static void timer_fire(ks_loop_t *loop, void *ud)
     }
     if (st->phase != KS_PHASE_EVENT || !push_cb(st, "on_timer"))
         return;
-    lua_pushstring(st->L, name);
+    lua_pushstring(st->vm->L, name);
     protected_call(st, 2, "on_timer");
 }
 

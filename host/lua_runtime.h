@@ -26,6 +26,7 @@ typedef enum ks_strategy_phase {
     KS_PHASE_EVENT = 2,   /* market/order/timer callbacks */
     KS_PHASE_STOP = 3,    /* on_stop */
     KS_PHASE_CLOSED = 4,  /* VM torn down or disabled: ctx refuses everything */
+    KS_PHASE_RELOAD = 5,  /* on_reload in the new VM */
 } ks_strategy_phase_t;
 
 /* Compiles and loads a strategy into a fresh VM (the chunk runs; no callback yet).
@@ -51,11 +52,39 @@ const ks_strategy_cfg_t *ks_strategy_cfg(const ks_strategy_t *st);
 uint32_t ks_strategy_venue(const ks_strategy_t *st);
 /* Market data channels (KS_CH_*) the strategy's callbacks need. */
 uint32_t ks_strategy_channels(const ks_strategy_t *st);
-/* Disables (budget, errors, operator): applies the on_disable policy once. */
+/* Disables after a failure (budget, errors): no on_stop; applies the on_disable policy
+ * once, persists ctx.state when the VM is still sound, frees the VM from the loop. */
 void ks_strategy_disable(ks_strategy_t *st, const char *reason);
+/* Disables on request (operator, config): on_stop first, then as above. */
+void ks_strategy_disable_graceful(ks_strategy_t *st, const char *reason);
+/* Enables a disabled strategy: a fresh VM from the file with the stored ctx.state, then
+ * on_start. */
+int ks_strategy_enable(ks_strategy_t *st, char *err, size_t err_len);
+
+/* Hot reload: compiles the file into a new VM, gives it the old ctx.state, runs
+ * on_reload there, and swaps it in only if all of that succeeded. On failure the old
+ * version keeps running, err holds "file:line: message" and the failure is journaled. */
+int ks_strategy_reload(ks_strategy_t *st, char *err, size_t err_len);
+/* Checks a params JSON object against the running version's declared defaults. */
+int ks_strategy_check_params(ks_strategy_t *st, const char *params_json, char *err,
+                             size_t err_len);
+/* Points the strategy at a new config entry (after a config reload); calls on_params
+ * when its params changed. */
+void ks_strategy_set_cfg(ks_strategy_t *st, const ks_strategy_cfg_t *cfg);
+
+/* Calls callback `cb` with ctx and one value pushed by push(L, ud), if defined. */
+void ks_strategy_call(ks_strategy_t *st, const char *cb, void (*push)(lua_State *L, void *ud),
+                      void *ud);
+
+const char *ks_strategy_last_error(const ks_strategy_t *st);
+const char *ks_strategy_disabled_reason(const ks_strategy_t *st);
+/* ctx.metric gauges. */
+int ks_strategy_metric(ks_strategy_t *st, const char *name, double value);
+bool ks_strategy_metric_next(const ks_strategy_t *st, size_t *it, const char **name,
+                             double *value);
 
 typedef struct ks_strategy_stats {
-    uint64_t callbacks, errors, events;
+    uint64_t callbacks, errors, events, reloads, reload_failures;
     size_t mem_bytes, mem_peak;
 } ks_strategy_stats_t;
 void ks_strategy_stats(const ks_strategy_t *st, ks_strategy_stats_t *out);
@@ -70,10 +99,18 @@ ks_strategy_t *ks_strategy_from_lua(lua_State *L);
  * first. Re-arming a name replaces it. */
 int ks_strategy_timer(ks_strategy_t *st, const char *name, double after_s, double every_s);
 void ks_strategy_timer_cancel(ks_strategy_t *st, const char *name);
+/* lua_sandbox.c: opens the whitelisted libraries; pushes a fresh sandbox env. */
+int ks_lua_sandbox_open(lua_State *L);
+void ks_lua_sandbox_push_env(lua_State *L);
 /* The ctx table is built by lua_api.c on the strategy's VM; leaves it on the stack. */
 void ks_lua_api_push_ctx(lua_State *L, ks_strategy_t *st);
 /* Event -> Lua table; pushes one value. */
 void ks_lua_api_push_event(lua_State *L, ks_strategy_t *st, const ks_event_t *ev);
+typedef struct ks_risk_notice {
+    const char *module, *reason, *symbol; /* symbol may be NULL */
+} ks_risk_notice_t;
+void ks_lua_api_push_notice(lua_State *L, const ks_risk_notice_t *n);
+void ks_lua_api_push_transfer(lua_State *L, const ks_transfer_result_t *r);
 /* Position table for a strategy's instrument; pushes one value. */
 void ks_lua_api_push_position(lua_State *L, ks_strategy_t *st, int32_t inst);
 
