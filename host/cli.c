@@ -18,8 +18,10 @@
 #include "ctl.h"
 #include "decode.h"
 #include "engine.h"
+#include "harness.h"
 #include "log.h"
 #include "plugin.h"
+#include "report.h"
 #include "summary.h"
 
 #define NS_PER_S 1000000000LL
@@ -32,6 +34,7 @@ static const char *usage_main =
     "  backtest CONFIG   simulate on a virtual clock and print a summary\n"
     "  check CONFIG      validate the config, load plugins, compile strategies\n"
     "  ctl COMMAND       talk to a running host: status, enable, disable, reload, kill\n"
+    "  test PATH...      run strategy unit tests (*_test.lua) against a fake ctx\n"
     "  decode --venue V  raw venue messages (stdin) -> normalized events (stdout)\n"
     "  plugin info FILE  describe a plugin shared object\n"
     "  version           print versions\n"
@@ -49,11 +52,16 @@ static const char *usage_run =
 
 static const char *usage_backtest =
     "usage: kestrel backtest CONFIG [--days N] [--state-dir DIR] [--summary-json FILE]\n"
+    "                        [--data PATH]... [--report DIR]\n"
     "\n"
     "Simulates N days (default: the config's backtest.days, else 3) on a virtual clock\n"
     "with every funding settlement applied, then prints the per-strategy summary.\n"
     "--summary-json writes the same as JSON (byte-identical for identical inputs).\n"
-    "DIR defaults to <state_dir>/backtest; its database is recreated on each run.\n";
+    "DIR defaults to <state_dir>/backtest; its database is recreated on each run.\n"
+    "--data replays recorded market data (a file or a directory; repeatable) through\n"
+    "the sim venue instead of its synthetic market; the span of the data sets the\n"
+    "duration unless --days is given. --report writes DIR/summary.json and a\n"
+    "self-contained DIR/report.html.\n";
 
 static const char *usage_check =
     "usage: kestrel check CONFIG\n"
@@ -98,10 +106,15 @@ static void setup_logging(const ks_config_t *cfg)
     ks_log_setup(stderr, level, (ks_log_format_t)fmt);
 }
 
+#define MAX_DATA 64
+
 typedef struct run_opts {
     const char *config;
     const char *state_dir;
     const char *summary_json;
+    const char *report_dir;
+    const char *data[MAX_DATA];
+    int n_data;
     double duration_s;
     int days;
 } run_opts_t;
@@ -140,6 +153,16 @@ static int parse_run_opts(int argc, char **argv, bool backtest, run_opts_t *o)
             i++;
         } else if (backtest && strcmp(a, "--summary-json") == 0 && val) {
             o->summary_json = val;
+            i++;
+        } else if (backtest && strcmp(a, "--report") == 0 && val) {
+            o->report_dir = val;
+            i++;
+        } else if (backtest && strcmp(a, "--data") == 0 && val) {
+            if (o->n_data == MAX_DATA) {
+                fprintf(stderr, "kestrel backtest: at most %d --data arguments\n", MAX_DATA);
+                return -1;
+            }
+            o->data[o->n_data++] = val;
             i++;
         } else if (a[0] == '-' && a[1]) {
             fprintf(stderr, "kestrel %s: unknown option %s (see --help)\n",
@@ -189,6 +212,8 @@ static int cmd_run_or_backtest(int argc, char **argv, bool backtest)
         .state_dir = state,
         .backtest = backtest,
         .start_wall_ns = cfg->backtest_start_ns,
+        .data_paths = o.data,
+        .n_data = o.n_data,
     };
     ks_engine_t *eng = ks_engine_new(&eo, err, sizeof(err));
     if (!eng) {
@@ -196,6 +221,7 @@ static int cmd_run_or_backtest(int argc, char **argv, bool backtest)
         ks_config_free(cfg);
         return 1;
     }
+    ks_report_t *report = NULL;
     int rc = 0;
     if (ks_engine_start(eng, err, sizeof(err)) != 0) {
         fprintf(stderr, "%s\n", err);
@@ -209,6 +235,13 @@ static int cmd_run_or_backtest(int argc, char **argv, bool backtest)
         } else if (o.duration_s > 0) {
             duration = (int64_t)(o.duration_s * (double)NS_PER_S);
         }
+        if (backtest && o.n_data > 0 && o.days <= 0) {
+            int64_t span = ks_engine_data_span_ns(eng);
+            if (span > 0)
+                duration = span;
+        }
+        if (o.report_dir)
+            report = ks_report_start(eng, 3600LL * NS_PER_S);
         struct timespec t0, t1;
         clock_gettime(CLOCK_MONOTONIC, &t0);
         rc = ks_engine_run(eng, duration);
@@ -223,7 +256,14 @@ static int cmd_run_or_backtest(int argc, char **argv, bool backtest)
             fprintf(stderr, "%s\n", err);
             rc = 1;
         }
+        if (report && ks_report_write(report, o.report_dir, err, sizeof(err)) != 0) {
+            fprintf(stderr, "%s\n", err);
+            rc = 1;
+        } else if (report) {
+            printf("report: %s/report.html\n", o.report_dir);
+        }
     }
+    ks_report_free(report);
     ks_engine_free(eng);
     ks_config_free(cfg);
     ks_log_clear_secrets();
@@ -334,6 +374,8 @@ int ks_cli_main(int argc, char **argv)
         return cmd_run_or_backtest(argc - 2, argv + 2, true);
     if (strcmp(cmd, "check") == 0)
         return cmd_check(argc - 2, argv + 2);
+    if (strcmp(cmd, "test") == 0)
+        return ks_harness_main(argc - 2, argv + 2);
     if (strcmp(cmd, "ctl") == 0)
         return cmd_ctl(argc - 2, argv + 2);
     if (strcmp(cmd, "decode") == 0)

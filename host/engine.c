@@ -14,6 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
+
 #include "ctl.h"
 #include "log.h"
 #include "lua_runtime.h"
@@ -112,6 +114,10 @@ struct ks_engine {
     uint64_t watchdog_timer, status_timer;
     uint64_t iterations_since_flush;
     bool blocked; /* kill switch / risk: no new entries */
+    bool started;
+    int64_t replay_start_ns, replay_end_ns;
+    const char *const *data_paths;
+    int n_data;
     int exit_code;
     int64_t run_start_ns;
     uint64_t last_status_events;
@@ -1186,6 +1192,31 @@ static int take_lock(ks_engine_t *eng, char *err, size_t err_len)
     return 0;
 }
 
+/* backtest --data: the sim venues get {"replay": {"paths": [...]}} merged into their
+ * config. Returns a malloc'ed JSON text, or NULL to use the config as it is. */
+static char *venue_config_with_data(ks_engine_t *eng, const ks_venue_cfg_t *vc)
+{
+    if (!eng->n_data || strcmp(vc->plugin, "sim") != 0)
+        return NULL;
+    cJSON *root = cJSON_Parse(vc->config_json ? vc->config_json : "{}");
+    if (!cJSON_IsObject(root)) {
+        cJSON_Delete(root);
+        return NULL;
+    }
+    cJSON_DeleteItemFromObject(root, "replay");
+    cJSON *rep = cJSON_AddObjectToObject(root, "replay");
+    cJSON *paths = cJSON_AddArrayToObject(rep, "paths");
+    for (int i = 0; i < eng->n_data; i++) {
+        char real[PATH_MAX];
+        cJSON_AddItemToArray(paths, cJSON_CreateString(realpath(eng->data_paths[i], real)
+                                                           ? real
+                                                           : eng->data_paths[i]));
+    }
+    char *text = cJSON_PrintUnformatted(root);
+    cJSON_Delete(root);
+    return text;
+}
+
 static int open_venues(ks_engine_t *eng, char *err, size_t err_len)
 {
     const ks_config_t *cfg = eng->cfg;
@@ -1223,8 +1254,11 @@ static int open_venues(ks_engine_t *eng, char *err, size_t err_len)
         }
         v->ops = v->plugin->desc->ops;
         ks_host_init(&v->host, eng, KS_PLUGIN_EXCHANGE, i, vc->name);
-        if (v->ops->open(ks_hostapi_table(), &v->host, vc->name, vc->config_json, &v->self, perr,
-                         sizeof(perr)) != KS_OK) {
+        char *vcfg = venue_config_with_data(eng, vc);
+        int orc = v->ops->open(ks_hostapi_table(), &v->host, vc->name,
+                               vcfg ? vcfg : vc->config_json, &v->self, perr, sizeof(perr));
+        free(vcfg);
+        if (orc != KS_OK) {
             snprintf(err, err_len, "venues.%s.config: %s", vc->name, perr);
             return -1;
         }
@@ -1623,6 +1657,8 @@ ks_engine_t *ks_engine_new(const ks_engine_opts_t *opts, char *err, size_t err_l
     eng->cfg = opts->cfg;
     eng->backtest = opts->backtest;
     eng->check_only = opts->check_only;
+    eng->data_paths = opts->data_paths;
+    eng->n_data = opts->n_data;
     eng->lock_fd = -1;
     ks_market_init(&eng->market);
     ks_strlcpy(eng->state_dir, opts->state_dir ? opts->state_dir : "state",
@@ -1704,8 +1740,27 @@ fail:
     return NULL;
 }
 
+int ks_engine_set_replay_span(ks_engine_t *eng, int64_t start_ns, int64_t end_ns)
+{
+    if (!eng->backtest || eng->started)
+        return KS_ESTATE;
+    if (!eng->replay_start_ns || start_ns < eng->replay_start_ns)
+        eng->replay_start_ns = start_ns;
+    if (end_ns > eng->replay_end_ns)
+        eng->replay_end_ns = end_ns;
+    ks_loop_set_wall_start(eng->loop, eng->replay_start_ns);
+    return KS_OK;
+}
+
+int64_t ks_engine_data_span_ns(ks_engine_t *eng)
+{
+    return eng->replay_end_ns > eng->replay_start_ns ? eng->replay_end_ns - eng->replay_start_ns
+                                                     : 0;
+}
+
 int ks_engine_start(ks_engine_t *eng, char *err, size_t err_len)
 {
+    eng->started = true;
     char detail[200];
     snprintf(detail, sizeof(detail), "{\"mode\":\"%s\",\"pid\":%d}",
              eng->backtest ? "backtest" : "run", (int)getpid());

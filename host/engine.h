@@ -60,6 +60,10 @@ typedef struct ks_engine_opts {
     bool backtest;          /* virtual clock */
     bool check_only;        /* load and validate everything, start nothing */
     int64_t start_wall_ns;  /* backtest: virtual start */
+    /* backtest --data: recorded market data handed to every sim venue as
+     * config "replay": {"paths": [...]}; borrowed */
+    const char *const *data_paths;
+    int n_data;
 } ks_engine_opts_t;
 
 /* Builds the engine: opens the store, loads plugins, opens venues and risk modules,
@@ -83,6 +87,10 @@ int ks_engine_reload_config(ks_engine_t *eng, char *err, size_t err_len);
 int ks_engine_reload_strategy(ks_engine_t *eng, int idx, char *err, size_t err_len);
 /* The kill switch: block entries, cancel all, flatten all, persist, stop with exit 3. */
 void ks_engine_kill(ks_engine_t *eng, const char *reason);
+
+/* Backtest over recorded data: the span of the data the venues declared, or 0. */
+int64_t ks_engine_data_span_ns(ks_engine_t *eng);
+int ks_engine_set_replay_span(ks_engine_t *eng, int64_t start_ns, int64_t end_ns);
 
 /* Accessors. */
 ks_loop_t *ks_engine_loop(ks_engine_t *eng);

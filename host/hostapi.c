@@ -222,6 +222,13 @@ static int h_request_action(ks_host_t *h, const ks_action_t *act)
     return act ? ks_engine_action(h->eng, h, act) : KS_EINVAL;
 }
 
+static int h_replay_span(ks_host_t *h, int64_t start_ns, int64_t end_ns)
+{
+    if (h->kind != KS_PLUGIN_EXCHANGE || end_ns < start_ns)
+        return KS_EINVAL;
+    return ks_engine_set_replay_span(h->eng, start_ns, end_ns);
+}
+
 static const ks_host_api_t host_api = {
     .struct_size = sizeof(ks_host_api_t),
     .abi_major = KS_ABI_MAJOR,
@@ -248,6 +255,7 @@ static const ks_host_api_t host_api = {
     .kv_set = h_kv_set,
     .ratelimit_feedback = h_ratelimit_feedback,
     .request_action = h_request_action,
+    .replay_span = h_replay_span,
 };
 
 const ks_host_api_t *ks_hostapi_table(void)

@@ -120,6 +120,12 @@ int64_t ks_loop_now_ns(const ks_loop_t *loop)
     return loop->virt ? loop->vnow : clock_ns(CLOCK_MONOTONIC);
 }
 
+void ks_loop_set_wall_start(ks_loop_t *loop, int64_t start_wall_ns)
+{
+    if (loop->virt)
+        loop->start_wall_ns = start_wall_ns;
+}
+
 int64_t ks_loop_wall_ns(const ks_loop_t *loop)
 {
     return loop->virt ? loop->start_wall_ns + loop->vnow : clock_ns(CLOCK_REALTIME);

@@ -34,6 +34,9 @@ void ks_loop_free(ks_loop_t *loop);
 bool ks_loop_is_virtual(const ks_loop_t *loop);
 /* Monotonic ns (CLOCK_MONOTONIC, or the virtual clock). */
 int64_t ks_loop_now_ns(const ks_loop_t *loop);
+/* Virtual mode: moves the wall-clock origin (a replay starts where its data starts).
+ * Ignored in real mode. */
+void ks_loop_set_wall_start(ks_loop_t *loop, int64_t start_wall_ns);
 /* Wall clock ns since the epoch (CLOCK_REALTIME, or virtual start + virtual now). */
 int64_t ks_loop_wall_ns(const ks_loop_t *loop);
 

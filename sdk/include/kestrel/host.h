@@ -180,6 +180,12 @@ typedef struct ks_host_api {
     /* Asks the host to act (risk monitors, margin guards). Every action is logged and
      * stored with its reason. */
     int (*request_action)(ks_host_t *h, const ks_action_t *act);
+
+    /* A venue replaying recorded data declares the span of that data (epoch ns). In a
+     * backtest the host starts its virtual wall clock at start_ns and, unless the user
+     * gave --days, runs until end_ns. Call from open(). KS_ESTATE outside a backtest or
+     * after the host started. */
+    int (*replay_span)(ks_host_t *h, int64_t start_ns, int64_t end_ns);
 } ks_host_api_t;
 
 #endif
