@@ -17,6 +17,7 @@
 #include <cjson/cJSON.h>
 
 #include "ctl.h"
+#include "legs.h"
 #include "log.h"
 #include "lua_runtime.h"
 #include "summary.h"
@@ -86,6 +87,7 @@ struct ks_engine {
     ks_plugin_set_t *plugins;
     ks_market_t market;
     ks_oms_t oms;
+    ks_legs_t *legs;
     ks_venue_t *venues;
     int n_venues;
     ks_riskmod_t *risk;
@@ -678,6 +680,7 @@ static void dispatch(ks_engine_t *eng, ks_event_t *ev)
         ev->inst = o->inst;
         risk_on_event(eng, ev);
         notify_strategy(eng, o->strat, ev);
+        ks_legs_on_order(eng->legs, o);
         return;
     }
     case KS_EV_FILL: {
@@ -695,6 +698,7 @@ static void dispatch(ks_engine_t *eng, ks_event_t *ev)
         notify_strategy(eng, o->strat, ev);
         if (o->strat >= 0 && ks_strategy_enabled(eng->strats[o->strat]))
             ks_strategy_position_changed(eng->strats[o->strat], o->inst);
+        ks_legs_on_fill(eng->legs, o, f);
         return;
     }
     case KS_EV_FUNDING:
@@ -859,22 +863,34 @@ static int run_risk(ks_engine_t *eng, ks_order_intent_t *in, char *err, size_t e
         rm->ops->check(rm->self, in, &pf.pub, &d);
         if (d.verdict == KS_RISK_ALLOW)
             continue;
-        char detail[400];
         char q[KS_DEC_STRLEN];
         ks_dec_format(d.verdict == KS_RISK_RESIZE ? d.qty : in->qty, q, sizeof(q));
-        snprintf(detail, sizeof(detail),
-                 "{\"module\":\"%s\",\"verdict\":\"%s\",\"qty\":\"%s\",\"reason\":\"%s\"}",
-                 rm->name, d.verdict == KS_RISK_RESIZE ? "resize" : "reject", q, d.reason);
-        ks_engine_journal(eng, "risk.decision", in->strategy, detail);
+        cJSON *dj = cJSON_CreateObject();
+        cJSON_AddStringToObject(dj, "module", rm->name);
+        cJSON_AddStringToObject(dj, "verdict", d.verdict == KS_RISK_RESIZE ? "resize" : "reject");
+        cJSON_AddStringToObject(dj, "symbol", ks_market_inst(&eng->market, in->inst)->symbol);
+        cJSON_AddStringToObject(dj, "qty", q);
+        cJSON_AddStringToObject(dj, "reason", d.reason);
+        char *text = cJSON_PrintUnformatted(dj);
+        cJSON_Delete(dj);
+        ks_engine_journal(eng, "risk.decision", in->strategy, text);
+        free(text);
         if (d.verdict == KS_RISK_REJECT) {
             ks_log_info("risk", "%s: %s rejected: %s", rm->name, in->strategy, d.reason);
             return refuse(err, err_len, "risk.%s: %s", rm->name, d.reason);
         }
         if (d.verdict == KS_RISK_RESIZE) {
-            if (ks_dec_sign(d.qty) <= 0 || ks_dec_cmp(d.qty, in->qty) > 0)
+            const ks_instrument_t *s = &ks_market_inst(&eng->market, in->inst)->spec;
+            ks_dec_t nq = d.qty;
+            if (s->lot_size.mant > 0)
+                ks_dec_quantize(nq, s->lot_size, KS_ROUND_FLOOR, &nq);
+            if (ks_dec_sign(nq) <= 0 || ks_dec_cmp(nq, in->qty) > 0)
                 return refuse(err, err_len, "risk.%s: invalid resize", rm->name);
+            if (ks_dec_cmp(nq, s->min_qty) < 0)
+                return refuse(err, err_len, "risk.%s: resized below the minimum size: %s",
+                              rm->name, d.reason);
             ks_log_info("risk", "%s: %s resized to %s: %s", rm->name, in->strategy, q, d.reason);
-            in->qty = d.qty;
+            in->qty = nq;
         }
     }
     return KS_OK;
@@ -920,6 +936,48 @@ static int place(ks_engine_t *eng, int strat, ks_order_intent_t *in, char *cloid
         return refuse(err, err_len, "%s", reason);
     }
     return KS_OK;
+}
+
+int ks_engine_check(ks_engine_t *eng, int strat, ks_order_intent_t *in, char *err,
+                    size_t err_len)
+{
+    int rc;
+    if (!ks_market_inst(&eng->market, in->inst))
+        return refuse(err, err_len, "unknown instrument");
+    if (eng->blocked && !in->reduce_only)
+        return refuse(err, err_len, "new entries are blocked (kill switch or risk)");
+    if ((rc = shape_intent(eng, in, err, err_len)) != KS_OK)
+        return rc;
+    return run_risk(eng, in, err, err_len);
+}
+
+int ks_engine_send(ks_engine_t *eng, int strat, ks_order_intent_t *in, bool risk, char *cloid,
+                   char *err, size_t err_len)
+{
+    int rc;
+    if (!ks_market_inst(&eng->market, in->inst))
+        return refuse(err, err_len, "unknown instrument");
+    if ((rc = shape_intent(eng, in, err, err_len)) != KS_OK)
+        return rc;
+    if (risk && (rc = run_risk(eng, in, err, err_len)) != KS_OK)
+        return rc;
+    return place(eng, strat, in, cloid, err, err_len);
+}
+
+ks_legs_t *ks_engine_legs(ks_engine_t *eng)
+{
+    return eng->legs;
+}
+
+static void push_hedge_cb(lua_State *L, void *ud)
+{
+    ks_lua_api_push_hedge(L, ud);
+}
+
+void ks_engine_hedge_changed(ks_engine_t *eng, ks_hedge_t *h)
+{
+    if (h->strat >= 0 && h->strat < eng->n_strats && ks_strategy_enabled(eng->strats[h->strat]))
+        ks_strategy_call(eng->strats[h->strat], "on_hedge", push_hedge_cb, h);
 }
 
 int ks_engine_submit(ks_engine_t *eng, int strat, const ks_order_intent_t *intent, char *cloid,
@@ -1024,6 +1082,7 @@ int ks_engine_transfer(ks_engine_t *eng, int strat, uint32_t venue, const char *
 
 typedef struct cancel_ctx {
     ks_engine_t *eng;
+    int32_t inst;
     int n;
 } cancel_ctx_t;
 
@@ -1031,13 +1090,15 @@ static void cancel_one(void *ud, ks_order_t *o)
 {
     cancel_ctx_t *c = ud;
     char err[KS_REASON_LEN];
+    if (c->inst >= 0 && o->inst != c->inst)
+        return;
     if (ks_engine_cancel(c->eng, -2, o->rec.cloid, err, sizeof(err)) == KS_OK)
         c->n++;
 }
 
-int ks_engine_cancel_all(ks_engine_t *eng, int strat, const char *reason)
+static int cancel_scope(ks_engine_t *eng, int strat, int32_t inst, const char *reason)
 {
-    cancel_ctx_t c = {eng, 0};
+    cancel_ctx_t c = {eng, inst, 0};
     ks_oms_foreach_open(&eng->oms, strat, cancel_one, &c);
     if (c.n)
         ks_log_info("engine", "cancelled %d open order(s)%s%s", c.n, reason ? ": " : "",
@@ -1045,14 +1106,31 @@ int ks_engine_cancel_all(ks_engine_t *eng, int strat, const char *reason)
     return c.n;
 }
 
-int ks_engine_flatten(ks_engine_t *eng, int strat, const char *reason)
+int ks_engine_cancel_all(ks_engine_t *eng, int strat, const char *reason)
+{
+    cancel_ctx_t c = {eng, -1, 0};
+    ks_oms_foreach_open(&eng->oms, strat, cancel_one, &c);
+    if (c.n)
+        ks_log_info("engine", "cancelled %d open order(s)%s%s", c.n, reason ? ": " : "",
+                    reason ? reason : "");
+    return c.n;
+}
+
+/* Reduces positions in scope (strat -2: every account incl. the host's; inst -1: every
+ * instrument) by fraction (1: close) with reduce-only market orders. */
+static int reduce_scope(ks_engine_t *eng, int strat, int32_t inst, ks_dec_t fraction,
+                        const char *reason)
 {
     int sent = 0;
+    bool all = ks_dec_cmp(fraction, KS_DEC(1, 0)) >= 0;
     for (int s = (strat == -2 ? -1 : strat); s < (strat == -2 ? eng->n_strats : strat + 1); s++) {
         for (int32_t i = 0; i < eng->market.n; i++) {
+            if (inst >= 0 && i != inst)
+                continue;
             const ks_pos_t *p = ks_oms_position(&eng->oms, s, i);
             if (ks_dec_is_zero(p->qty))
                 continue;
+            const ks_inst_rec_t *r = ks_market_inst(&eng->market, i);
             ks_order_intent_t in;
             KS_INIT(&in);
             in.strategy = s >= 0 ? ks_strategy_name(eng->strats[s]) : "host";
@@ -1060,21 +1138,28 @@ int ks_engine_flatten(ks_engine_t *eng, int strat, const char *reason)
             in.side = ks_dec_sign(p->qty) > 0 ? KS_SIDE_SELL : KS_SIDE_BUY;
             in.type = KS_ORD_MARKET;
             in.tif = KS_TIF_IOC;
-            in.reduce_only = ks_market_inst(&eng->market, i)->spec.kind == KS_KIND_PERP;
+            in.reduce_only = r->spec.kind == KS_KIND_PERP;
             in.qty = ks_dec_abs(p->qty);
+            if (!all && ks_dec_mul_round(in.qty, fraction, 12, KS_ROUND_FLOOR, &in.qty) != KS_OK)
+                continue;
             char err[KS_REASON_LEN];
-            /* Flattening bypasses the entry checks but still goes through write-ahead. */
-            if (place(eng, s, &in, NULL, err, sizeof(err)) == KS_OK)
+            /* Reducing bypasses the entry checks (risk) but still goes through write-ahead. */
+            if (ks_engine_send(eng, s, &in, false, NULL, err, sizeof(err)) == KS_OK)
                 sent++;
             else
-                ks_log_error("engine", "flatten %s failed: %s",
-                             ks_market_inst(&eng->market, i)->symbol, err);
+                ks_log_error("engine", "reducing %s failed: %s", r->symbol, err);
         }
     }
     if (sent)
-        ks_log_warn("engine", "flattening: %d reduce-only market order(s) sent%s%s", sent,
-                    reason ? ": " : "", reason ? reason : "");
+        ks_log_warn("engine", "%s: %d reduce-only market order(s) sent%s%s",
+                    all ? "flattening" : "reducing", sent, reason ? ": " : "",
+                    reason ? reason : "");
     return sent;
+}
+
+int ks_engine_flatten(ks_engine_t *eng, int strat, const char *reason)
+{
+    return reduce_scope(eng, strat, -1, KS_DEC(1, 0), reason);
 }
 
 static void push_notice(lua_State *L, void *ud)
@@ -1086,10 +1171,31 @@ int ks_engine_action(ks_engine_t *eng, struct ks_host *h, const ks_action_t *act
 {
     const char *reason = act->reason ? act->reason : "";
     int strat = act->strategy ? strat_index(eng, act->strategy) : -2;
-    char detail[300];
-    snprintf(detail, sizeof(detail), "{\"action\":%u,\"reason\":\"%s\"}", act->kind, reason);
-    ks_engine_journal(eng, "risk.action", h->name, detail);
-    ks_log_warn(h->component, "requests action %u: %s", act->kind, reason);
+    int32_t inst = KS_HAS_FIELD(act, ks_action_t, inst) ? act->inst : -1;
+    static const char *const names[] = {"?", "block_new", "unblock", "cancel_all", "reduce",
+                                        "flatten_all", "kill", "notify"};
+    const char *aname = act->kind <= KS_ACT_NOTIFY ? names[act->kind] : "?";
+    if (act->strategy && strat < 0) {
+        ks_log_error(h->component, "action %s for unknown strategy %s ignored", aname,
+                     act->strategy);
+        return KS_ENOENT;
+    }
+    cJSON *d = cJSON_CreateObject();
+    cJSON_AddStringToObject(d, "action", aname);
+    cJSON_AddStringToObject(d, "reason", reason);
+    if (act->strategy)
+        cJSON_AddStringToObject(d, "strategy", act->strategy);
+    if (inst >= 0 && ks_market_inst(&eng->market, inst))
+        cJSON_AddStringToObject(d, "symbol", ks_market_inst(&eng->market, inst)->symbol);
+    char *dj = cJSON_PrintUnformatted(d);
+    cJSON_Delete(d);
+    ks_engine_journal(eng, "risk.action", h->name, dj);
+    free(dj);
+    ks_log_warn(h->component, "action %s%s%s: %s", aname, inst >= 0 ? " on " : "",
+                inst >= 0 && ks_market_inst(&eng->market, inst)
+                    ? ks_market_inst(&eng->market, inst)->symbol
+                    : "",
+                reason);
     switch ((ks_action_kind_t)act->kind) {
     case KS_ACT_BLOCK_NEW:
         eng->blocked = true;
@@ -1098,11 +1204,18 @@ int ks_engine_action(ks_engine_t *eng, struct ks_host *h, const ks_action_t *act
         eng->blocked = false;
         return KS_OK;
     case KS_ACT_CANCEL_ALL:
-        ks_engine_cancel_all(eng, strat, reason);
+        cancel_scope(eng, strat, inst, reason);
         return KS_OK;
-    case KS_ACT_REDUCE:
+    case KS_ACT_REDUCE: {
+        ks_dec_t f = act->fraction;
+        if (ks_dec_sign(f) <= 0 || ks_dec_cmp(f, KS_DEC(1, 0)) > 0)
+            f = KS_DEC(1, 0);
+        reduce_scope(eng, strat, inst, f, reason);
+        return KS_OK;
+    }
     case KS_ACT_FLATTEN_ALL:
-        ks_engine_flatten(eng, strat, reason);
+        cancel_scope(eng, strat, inst, reason);
+        reduce_scope(eng, strat, inst, KS_DEC(1, 0), reason);
         return KS_OK;
     case KS_ACT_KILL:
         eng->blocked = true;
@@ -1713,7 +1826,8 @@ ks_engine_t *ks_engine_new(const ks_engine_opts_t *opts, char *err, size_t err_l
     ks_oms_init(&eng->oms, eng->store, &eng->market,
                 eng->backtest ? opts->start_wall_ns / 1000000 : epoch_ms_now());
     eng->plugins = ks_plugin_set_new();
-    if (!eng->plugins || open_venues(eng, err, err_len) != 0)
+    eng->legs = ks_legs_new(eng);
+    if (!eng->plugins || !eng->legs || open_venues(eng, err, err_len) != 0)
         goto fail;
 
     const ks_config_t *cfg = eng->cfg;
@@ -1884,6 +1998,7 @@ void ks_engine_free(ks_engine_t *eng)
         ks_strmap_free(&v->balances);
     }
     free(eng->venues);
+    ks_legs_free(eng->legs);
     ks_plugin_set_free(eng->plugins);
     ks_oms_free(&eng->oms);
     for (int32_t i = 0; i < eng->n_subs; i++)

@@ -121,6 +121,20 @@ int ks_engine_subscribe(ks_engine_t *eng, int strat, uint32_t venue, const char 
 int ks_engine_submit(ks_engine_t *eng, int strat, const ks_order_intent_t *in, char *cloid,
                      char *err, size_t err_len);
 int ks_engine_cancel(ks_engine_t *eng, int strat, const char *cloid, char *err, size_t err_len);
+/* The checks of ks_engine_submit without sending: rounds *in to tick and lot, checks
+ * minimums and runs the risk chain (which may resize it). */
+int ks_engine_check(ks_engine_t *eng, int strat, ks_order_intent_t *in, char *err,
+                    size_t err_len);
+/* Sends an order for the host's own machinery (leg groups, flattening): rounding and
+ * minimums, the risk chain only when risk is true, then write-ahead and send. */
+int ks_engine_send(ks_engine_t *eng, int strat, ks_order_intent_t *in, bool risk, char *cloid,
+                   char *err, size_t err_len);
+
+/* Leg groups (legs.h). */
+struct ks_legs *ks_engine_legs(ks_engine_t *eng);
+struct ks_hedge;
+/* A leg group changed state: on_hedge to its strategy. */
+void ks_engine_hedge_changed(ks_engine_t *eng, struct ks_hedge *h);
 /* Cancels every open order of a strategy (-2: everyone). Returns the count. */
 int ks_engine_cancel_all(ks_engine_t *eng, int strat, const char *reason);
 /* Closes every position of a strategy (-2: everyone) with reduce-only market orders.

@@ -10,6 +10,7 @@
 #include <lua.h>
 
 #include "engine.h"
+#include "legs.h"
 #include "log.h"
 #include "lua_runtime.h"
 
@@ -756,6 +757,182 @@ void ks_lua_api_push_transfer(lua_State *L, const ks_transfer_result_t *r)
         set_str(L, "reason", r->detail);
 }
 
+void ks_lua_api_push_hedge(lua_State *L, const ks_hedge_t *h)
+{
+    ks_engine_t *eng = ks_legs_engine(h->owner);
+    ks_market_t *m = ks_engine_market(eng);
+    lua_createtable(L, 0, 5);
+    set_str(L, "id", h->id);
+    set_str(L, "state", ks_hedge_state_name(h->state));
+    if (h->reason[0])
+        set_str(L, "reason", h->reason);
+    if (h->tag[0])
+        set_str(L, "tag", h->tag);
+    lua_createtable(L, h->n_legs, 0);
+    for (int i = 0; i < h->n_legs; i++) {
+        const ks_leg_t *l = &h->legs[i];
+        ks_dec_t avg = KS_DEC_ZERO;
+        if (l->open_qty.mant > 0)
+            ks_dec_div(l->open_notional, l->open_qty, 12, KS_ROUND_HALF_EVEN, &avg);
+        lua_createtable(L, 0, 5);
+        set_str(L, "symbol", ks_market_inst(m, l->inst)->symbol);
+        set_str(L, "side", ks_side_name(l->side));
+        set_dec(L, "qty", l->target);
+        set_dec(L, "filled", l->pos);
+        set_dec(L, "avg_price", avg);
+        lua_rawseti(L, -2, i + 1);
+    }
+    lua_setfield(L, -2, "legs");
+}
+
+static int ctx_hedge(lua_State *L)
+{
+    ks_strategy_t *st = strat(L, PH_START | PH_EVENT | PH_RELOAD, "hedge");
+    ks_engine_t *eng = ks_strategy_engine(st);
+    static const char *const known[] = {"legs", "open_timeout_ms", "max_slippage_bps", "balance",
+                                        "tag", NULL};
+    static const char *const leg_known[] = {"symbol", "side", "qty", "venue", NULL};
+    ks_hedge_spec_t spec;
+    memset(&spec, 0, sizeof(spec));
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_pushnil(L);
+    while (lua_next(L, 1)) {
+        bool ok = false;
+        if (lua_type(L, -2) == LUA_TSTRING)
+            for (int i = 0; known[i]; i++)
+                ok |= strcmp(lua_tostring(L, -2), known[i]) == 0;
+        if (!ok)
+            return luaL_error(L, "ctx.hedge: unknown field '%s'",
+                              lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?");
+        lua_pop(L, 1);
+    }
+    spec.strat = ks_strategy_index(st);
+    lua_getfield(L, 1, "open_timeout_ms");
+    double to = luaL_optnumber(L, -1, 5000);
+    if (!(to > 0) || to > 3600000)
+        return luaL_error(L, "ctx.hedge: open_timeout_ms must be in (0, 3600000]");
+    spec.open_timeout_ns = (int64_t)(to * 1e6);
+    lua_getfield(L, 1, "max_slippage_bps");
+    double sl = luaL_optnumber(L, -1, 50);
+    if (!(sl >= 0) || sl > 10000)
+        return luaL_error(L, "ctx.hedge: max_slippage_bps must be in [0, 10000]");
+    spec.max_slippage_bps = (int32_t)sl;
+    lua_getfield(L, 1, "balance");
+    const char *bal = luaL_optstring(L, -1, "trim");
+    if (strcmp(bal, "trim") != 0 && strcmp(bal, "top_up") != 0)
+        return luaL_error(L, "ctx.hedge: balance must be \"trim\" or \"top_up\"");
+    spec.top_up = strcmp(bal, "top_up") == 0;
+    lua_getfield(L, 1, "tag");
+    spec.tag = luaL_optstring(L, -1, NULL);
+    lua_getfield(L, 1, "legs");
+    luaL_checktype(L, -1, LUA_TTABLE);
+    int legs = lua_gettop(L);
+    int n = (int)lua_objlen(L, legs);
+    if (n < 2 || n > KS_LEGS_MAX)
+        return luaL_error(L, "ctx.hedge: legs must be a list of 2 to %d legs", KS_LEGS_MAX);
+    spec.n_legs = n;
+    for (int i = 0; i < n; i++) {
+        lua_rawgeti(L, legs, i + 1);
+        int leg = lua_gettop(L);
+        luaL_checktype(L, leg, LUA_TTABLE);
+        lua_pushnil(L);
+        while (lua_next(L, leg)) {
+            bool ok = false;
+            if (lua_type(L, -2) == LUA_TSTRING)
+                for (int k = 0; leg_known[k]; k++)
+                    ok |= strcmp(lua_tostring(L, -2), leg_known[k]) == 0;
+            if (!ok)
+                return luaL_error(L, "ctx.hedge: legs[%d]: unknown field '%s'", i + 1,
+                                  lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?");
+            lua_pop(L, 1);
+        }
+        lua_getfield(L, leg, "symbol");
+        const char *symbol = luaL_checkstring(L, -1);
+        lua_getfield(L, leg, "venue");
+        const char *venue = lua_isnil(L, -1) ? NULL : luaL_checkstring(L, -1);
+        lua_getfield(L, leg, "side");
+        const char *side = luaL_checkstring(L, -1);
+        lua_getfield(L, leg, "qty");
+        double qty = luaL_checknumber(L, -1);
+        if (strcmp(side, "buy") != 0 && strcmp(side, "sell") != 0)
+            return luaL_error(L, "ctx.hedge: legs[%d].side must be \"buy\" or \"sell\"", i + 1);
+        if (!(qty > 0) || !isfinite(qty))
+            return luaL_error(L, "ctx.hedge: legs[%d].qty must be a positive number", i + 1);
+        int32_t inst = resolve_inst(L, st, symbol, venue);
+        if (inst < 0) {
+            lua_pushnil(L);
+            lua_pushfstring(L, "legs[%d]: unknown symbol %s", i + 1, symbol);
+            return 2;
+        }
+        spec.legs[i].inst = inst;
+        spec.legs[i].side = strcmp(side, "buy") == 0 ? KS_SIDE_BUY : KS_SIDE_SELL;
+        if (ks_dec_from_double(qty, 12, KS_ROUND_HALF_EVEN, &spec.legs[i].qty) != KS_OK)
+            return luaL_error(L, "ctx.hedge: legs[%d].qty out of range", i + 1);
+        lua_settop(L, legs);
+    }
+    if (ks_strategy_cfg(st)->mode == KS_MODE_OBSERVER) {
+        lua_pushnil(L);
+        lua_pushliteral(L, "observer mode: orders are never sent");
+        return 2;
+    }
+    ks_hedge_t *h;
+    char err[KS_REASON_LEN];
+    if (ks_legs_open(ks_engine_legs(eng), &spec, &h, err, sizeof(err)) != KS_OK) {
+        lua_pushnil(L);
+        lua_pushstring(L, err);
+        return 2;
+    }
+    lua_pushstring(L, h->id);
+    return 1;
+}
+
+static int ctx_close_hedge(lua_State *L)
+{
+    ks_strategy_t *st = strat(L, PH_START | PH_EVENT | PH_STOP | PH_RELOAD, "close_hedge");
+    char err[KS_REASON_LEN];
+    if (ks_legs_close(ks_engine_legs(ks_strategy_engine(st)), ks_strategy_index(st),
+                      luaL_checkstring(L, 1), err, sizeof(err)) != KS_OK) {
+        lua_pushnil(L);
+        lua_pushstring(L, err);
+        return 2;
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+static int ctx_get_hedge(lua_State *L)
+{
+    ks_strategy_t *st = strat(L, PH_RUNNING, "get_hedge");
+    ks_hedge_t *h = ks_legs_find(ks_engine_legs(ks_strategy_engine(st)), luaL_checkstring(L, 1));
+    if (!h || h->strat != ks_strategy_index(st))
+        lua_pushnil(L);
+    else
+        ks_lua_api_push_hedge(L, h);
+    return 1;
+}
+
+typedef struct hedges_ctx {
+    lua_State *L;
+    int n;
+} hedges_ctx_t;
+
+static void collect_hedge(void *ud, ks_hedge_t *h)
+{
+    hedges_ctx_t *c = ud;
+    ks_lua_api_push_hedge(c->L, h);
+    lua_rawseti(c->L, -2, ++c->n);
+}
+
+static int ctx_hedges(lua_State *L)
+{
+    ks_strategy_t *st = strat(L, PH_RUNNING, "hedges");
+    hedges_ctx_t c = {L, 0};
+    lua_newtable(L);
+    ks_legs_foreach(ks_engine_legs(ks_strategy_engine(st)), ks_strategy_index(st), false,
+                    collect_hedge, &c);
+    return 1;
+}
+
 static const luaL_Reg ctx_funcs[] = {
     {"now", ctx_now},
     {"log", ctx_log},
@@ -777,6 +954,10 @@ static const luaL_Reg ctx_funcs[] = {
     {"margin_level", ctx_margin_level},
     {"equity", ctx_equity},
     {"transfer", ctx_transfer},
+    {"hedge", ctx_hedge},
+    {"close_hedge", ctx_close_hedge},
+    {"get_hedge", ctx_get_hedge},
+    {"hedges", ctx_hedges},
     {NULL, NULL},
 };
 

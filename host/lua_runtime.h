@@ -111,6 +111,8 @@ typedef struct ks_risk_notice {
 } ks_risk_notice_t;
 void ks_lua_api_push_notice(lua_State *L, const ks_risk_notice_t *n);
 void ks_lua_api_push_transfer(lua_State *L, const ks_transfer_result_t *r);
+struct ks_hedge;
+void ks_lua_api_push_hedge(lua_State *L, const struct ks_hedge *h);
 /* Position table for a strategy's instrument; pushes one value. */
 void ks_lua_api_push_position(lua_State *L, ks_strategy_t *st, int32_t inst);
 

@@ -92,6 +92,12 @@ static const char *const migrations[] = {
     " PRIMARY KEY(ns, key)) WITHOUT ROWID;"
     "INSERT INTO meta(key, value) VALUES ('created_by', 'kestrel " KS_VERSION "'),"
     " ('created_schema', '1');",
+    /* 1 -> 2: leg groups (hedges), each with its legs and their orders as JSON */
+    "CREATE TABLE leg_groups("
+    " id TEXT PRIMARY KEY, strategy TEXT NOT NULL, state INTEGER NOT NULL,"
+    " reason TEXT NOT NULL, data TEXT NOT NULL, created_ns INTEGER NOT NULL,"
+    " updated_ns INTEGER NOT NULL);"
+    "CREATE INDEX leg_groups_state ON leg_groups(state);",
 };
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == KS_STORE_SCHEMA_VERSION,
                "one migration step per schema version");
@@ -110,7 +116,7 @@ _Static_assert(KS_OS_NEW == 0 && KS_OS_SENT == 1 && KS_OS_ACKED == 2 && KS_OS_PA
 /* The tables ks_store_count() accepts; the name is never spliced from caller input. */
 static const char *const count_tables[] = {
     "orders",         "fills",  "positions", "funding_payments",
-    "strategy_state", "events", "plugin_kv", "meta",
+    "strategy_state", "events", "plugin_kv", "meta", "leg_groups",
 };
 #define N_COUNT_TABLES ((int)(sizeof(count_tables) / sizeof(count_tables[0])))
 
@@ -134,6 +140,8 @@ enum stmt_id {
     S_STATE_PUT,
     S_KV_GET,
     S_KV_SET,
+    S_LEG_PUT,
+    S_LEGS_ALL,
     S_COUNT_FIRST,
     S_N = S_COUNT_FIRST + N_COUNT_TABLES,
 };
@@ -172,6 +180,11 @@ static const char *const stmt_sql[S_COUNT_FIRST] = {
     [S_STATE_PUT] = "INSERT INTO strategy_state(strategy, data) VALUES (?1, ?2)"
                     " ON CONFLICT(strategy) DO UPDATE SET data = excluded.data",
     [S_KV_GET] = "SELECT value FROM plugin_kv WHERE ns = ?1 AND key = ?2",
+    [S_LEG_PUT] = "INSERT INTO leg_groups(id, strategy, state, reason, data, created_ns, updated_ns)"
+                  " VALUES (?1,?2,?3,?4,?5,?6,?6) ON CONFLICT(id) DO UPDATE SET"
+                  " state = excluded.state, reason = excluded.reason, data = excluded.data,"
+                  " updated_ns = excluded.updated_ns",
+    [S_LEGS_ALL] = "SELECT id, strategy, state, reason, data FROM leg_groups ORDER BY rowid",
     [S_KV_SET] = "INSERT INTO plugin_kv(ns, key, value) VALUES (?1, ?2, ?3)"
                  " ON CONFLICT(ns, key) DO UPDATE SET value = excluded.value",
 };
@@ -914,6 +927,43 @@ int ks_store_kv_set(ks_store_t *st, const char *ns, const char *key, const void 
     if ((rc = batch_begin(st)) != KS_OK)
         return rc;
     return batch_write(st, s, false, "kv set");
+}
+
+int ks_store_leg_put(ks_store_t *st, const char *id, const char *strategy, int state,
+                     const char *reason, const char *data, int64_t ts_ns, bool commit)
+{
+    sqlite3_stmt *s;
+    int rc;
+
+    if (!st || !id || !strategy || !data)
+        return KS_EINVAL;
+    s = st->stmt[S_LEG_PUT];
+    bind_str(s, 1, id);
+    bind_str(s, 2, strategy);
+    sqlite3_bind_int(s, 3, state);
+    bind_str(s, 4, reason ? reason : "");
+    bind_str(s, 5, data);
+    sqlite3_bind_int64(s, 6, ts_ns);
+    if ((rc = batch_begin(st)) != KS_OK)
+        return rc;
+    if ((rc = batch_write(st, s, false, "leg group put")) != KS_OK)
+        return rc;
+    return commit && !st->simulation ? ks_store_flush(st) : KS_OK;
+}
+
+int ks_store_legs_foreach(ks_store_t *st,
+                          void (*cb)(void *ud, const char *id, const char *strategy, int state,
+                                     const char *reason, const char *data),
+                          void *ud)
+{
+    sqlite3_stmt *s = st->stmt[S_LEGS_ALL];
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+        cb(ud, (const char *)sqlite3_column_text(s, 0), (const char *)sqlite3_column_text(s, 1),
+           sqlite3_column_int(s, 2), (const char *)sqlite3_column_text(s, 3),
+           (const char *)sqlite3_column_text(s, 4));
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? KS_OK : db_error(st, "leg groups");
 }
 
 int64_t ks_store_count(ks_store_t *st, const char *table)

@@ -19,7 +19,7 @@
 typedef struct ks_store ks_store_t;
 
 /* The schema version this build migrates to. */
-#define KS_STORE_SCHEMA_VERSION 1
+#define KS_STORE_SCHEMA_VERSION 2
 
 typedef struct ks_order_rec {
     char cloid[KS_CLOID_LEN];
@@ -121,6 +121,16 @@ int ks_store_state_put(ks_store_t *st, const char *strategy, const char *data, s
 int ks_store_kv_get(ks_store_t *st, const char *ns, const char *key, void *buf, size_t cap,
                     size_t *len);
 int ks_store_kv_set(ks_store_t *st, const char *ns, const char *key, const void *val, size_t len);
+
+/* Leg groups: one row per group, the legs and their orders as JSON text in data.
+ * commit: make it durable now (before the group's first order leaves). */
+int ks_store_leg_put(ks_store_t *st, const char *id, const char *strategy, int state,
+                     const char *reason, const char *data, int64_t ts_ns, bool commit);
+/* Every leg group, oldest first. The callback must not write to the store. */
+int ks_store_legs_foreach(ks_store_t *st,
+                          void (*cb)(void *ud, const char *id, const char *strategy, int state,
+                                     const char *reason, const char *data),
+                          void *ud);
 
 /* Row counts, for summaries and tests: table is one of "orders", "fills", "positions",
  * "funding_payments", "strategy_state", "events", "plugin_kv", "meta"; any other name
