@@ -514,6 +514,78 @@ static bool backtest_start(parser_t *p, const cJSON *it, void *t)
 static const field_t backtest_fields[] = {{"days", backtest_days, false},
                                           {"start", backtest_start, false}};
 
+/* ---- safety and recovery ------------------------------------------------------------ */
+
+static bool safety_seconds(parser_t *p, const cJSON *it, int64_t *out_ms)
+{
+#define SECONDS_RULE "a number of seconds from 0 (off) to 86400"
+    if (!cJSON_IsNumber(it))
+        return fail_type(p, it, SECONDS_RULE);
+    double v = it->valuedouble;
+    if (!isfinite(v) || v < 0 || v > 86400)
+        return fail_value(p, it, SECONDS_RULE);
+    *out_ms = llround(v * 1000);
+    return true;
+}
+
+static bool safety_deadman(parser_t *p, const cJSON *it, void *t)
+{
+    return safety_seconds(p, it, &p->cfg->deadman_ms);
+}
+
+static bool safety_venue_silence(parser_t *p, const cJSON *it, void *t)
+{
+    return safety_seconds(p, it, &p->cfg->venue_silence_ms);
+}
+
+static bool safety_kill_file(parser_t *p, const cJSON *it, void *t)
+{
+    if (!cJSON_IsString(it) || !it->valuestring[0])
+        return fail_type(p, it, "a file name (relative to the state directory) or path");
+    free(p->cfg->kill_file);
+    p->cfg->kill_file = strdup(it->valuestring);
+    return p->cfg->kill_file != NULL;
+}
+
+static bool safety_flatten_timeout(parser_t *p, const cJSON *it, void *t)
+{
+    return safety_seconds(p, it, &p->cfg->kill_timeout_ms);
+}
+
+static const field_t safety_fields[] = {{"deadman_s", safety_deadman, false},
+                                        {"venue_silence_s", safety_venue_silence, false},
+                                        {"kill_file", safety_kill_file, false},
+                                        {"kill_timeout_s", safety_flatten_timeout, false}};
+
+static bool recovery_orders(parser_t *p, const cJSON *it, void *t)
+{
+    static const char *const names[] = {"cancel", "adopt"};
+    int v = 0;
+    if (!read_choice(p, it, names, 2, &v))
+        return false;
+    p->cfg->recovery_adopt_orders = v == 1;
+    return true;
+}
+
+static bool recovery_positions(parser_t *p, const cJSON *it, void *t)
+{
+    static const char *const names[] = {"flatten", "adopt"};
+    int v = 0;
+    if (!read_choice(p, it, names, 2, &v))
+        return false;
+    p->cfg->recovery_adopt_positions = v == 1;
+    return true;
+}
+
+static bool recovery_timeout(parser_t *p, const cJSON *it, void *t)
+{
+    return safety_seconds(p, it, &p->cfg->reconcile_timeout_ms);
+}
+
+static const field_t recovery_fields[] = {{"unknown_orders", recovery_orders, false},
+                                          {"position_mismatch", recovery_positions, false},
+                                          {"timeout_s", recovery_timeout, false}};
+
 /* ---- venues and risk --------------------------------------------------------------- */
 
 static bool plugin_name(parser_t *p, const cJSON *it, char **out)
@@ -888,6 +960,16 @@ static bool read_backtest(parser_t *p, const cJSON *it, void *t)
     return walk_object(p, it, backtest_fields, N_FIELDS(backtest_fields), NULL);
 }
 
+static bool read_safety(parser_t *p, const cJSON *it, void *t)
+{
+    return walk_object(p, it, safety_fields, N_FIELDS(safety_fields), NULL);
+}
+
+static bool read_recovery(parser_t *p, const cJSON *it, void *t)
+{
+    return walk_object(p, it, recovery_fields, N_FIELDS(recovery_fields), NULL);
+}
+
 static const field_t top_fields[] = {
     {"state_dir", read_state_dir, false},
     {"plugin_path", read_plugin_path, false},
@@ -897,6 +979,8 @@ static const field_t top_fields[] = {
     {"strategies", read_strategies, true},
     {"run", read_run, false},
     {"backtest", read_backtest, false},
+    {"safety", read_safety, false},
+    {"recovery", read_recovery, false},
 };
 
 /* Line and column (1-based, in bytes) of pos in text. cJSON sometimes reports the
@@ -933,6 +1017,10 @@ static ks_config_t *parse(const char *json, const char *label, const char *path,
     cfg->log_level = KS_LOG_INFO;
     cfg->log_format = -1;
     cfg->status_interval_ms = 5000;
+    cfg->deadman_ms = 30000;
+    cfg->venue_silence_ms = 0;
+    cfg->kill_timeout_ms = 30000;
+    cfg->reconcile_timeout_ms = 30000;
     cfg->backtest_days = 3;
     cfg->backtest_start_ns = INT64_C(1767225600) * 1000000000; /* 2026-01-01T00:00:00Z */
     p.cfg = cfg;
@@ -1062,6 +1150,7 @@ void ks_config_free(ks_config_t *cfg)
 {
     if (!cfg)
         return;
+    free(cfg->kill_file);
     for (int i = 0; i < cfg->n_venues; i++) {
         free(cfg->venues[i].name);
         free(cfg->venues[i].plugin);

@@ -68,6 +68,16 @@ typedef struct ks_config {
     ks_strategy_cfg_t *strategies;
     int n_strategies;
     int64_t status_interval_ms; /* run: status line period; default 5000 */
+    /* safety */
+    int64_t deadman_ms;       /* no loop progress for this long: kill; default 30 s, 0 off */
+    int64_t venue_silence_ms; /* no event from a venue for this long: kill; default 0 (off) */
+    char *kill_file;          /* its existence triggers the kill switch; default "KILL" in
+                               * the state directory */
+    int64_t kill_timeout_ms;  /* how long the kill switch waits for flattening; 30 s */
+    /* recovery */
+    bool recovery_adopt_orders;    /* venue orders we do not know: adopt (else cancel) */
+    bool recovery_adopt_positions; /* venue positions we do not hold: adopt (else flatten) */
+    int64_t reconcile_timeout_ms;  /* default 30 s */
     int backtest_days;          /* default 3 */
     int64_t backtest_start_ns;  /* wall clock start of a backtest; default 2026-01-01Z */
 } ks_config_t;

@@ -107,6 +107,30 @@ struct ks_engine {
     int n_pending, cap_pending;
     pending_xfer_t xfers[64];
     int n_xfers;
+    /* reconciliation (startup) */
+    bool recon_active;
+    int recon_pending;
+    ks_strmap_t recon_seen;     /* cloids the venues listed as open */
+    ks_dec_t *recon_vpos;       /* venue position by instrument */
+    bool *recon_vpos_seen;
+    int32_t recon_n;
+    struct recon_unknown {
+        uint32_t venue;
+        int32_t inst;
+        char cloid[KS_CLOID_LEN];
+        char venue_id[KS_VENUE_ID_LEN];
+    } *recon_unknown;
+    int n_recon_unknown;
+    ks_u64map_t recon_queries;  /* fetch(ORDER) req id -> order */
+    int recon_enoent;           /* orders the venue never saw */
+    /* kill switch */
+    bool killing;
+    int64_t kill_deadline_ns;
+    uint64_t kill_timer, safety_timer;
+    char kill_reason[KS_REASON_LEN];
+    uint64_t last_iterations;
+    int64_t last_progress_ns;
+    int64_t *venue_last_event_ns;
     /* live operation */
     ks_watch_t *watch;
     ks_ctl_t *ctl;
@@ -477,6 +501,9 @@ static size_t event_size(int type)
 }
 
 static void drain(ks_loop_t *loop, void *ud);
+static void recon_order(ks_engine_t *eng, const ks_order_update_t *u, ks_order_t *o);
+static int reduce_scope(ks_engine_t *eng, int strat, int32_t inst, ks_dec_t fraction,
+                        const char *reason);
 
 static int enqueue(ks_engine_t *eng, uint32_t venue, const ks_event_t *ev)
 {
@@ -648,6 +675,8 @@ static void dispatch(ks_engine_t *eng, ks_event_t *ev)
     ev->seq = ++eng->seq;
     if (ev->type <= KS_EV_TYPE_MAX)
         eng->counts[ev->type]++;
+    if (v && eng->venue_last_event_ns)
+        eng->venue_last_event_ns[v->id] = ev->recv_ns;
     switch ((ks_event_type_t)ev->type) {
     case KS_EV_BBO:
     case KS_EV_BOOK:
@@ -670,9 +699,12 @@ static void dispatch(ks_engine_t *eng, ks_event_t *ev)
         ks_order_update_t *u = (ks_order_update_t *)ev;
         bool changed;
         ks_order_t *o = ks_oms_on_order(&eng->oms, u, w, &changed);
+        if (eng->recon_active && (ev->flags & KS_EVF_SNAPSHOT))
+            recon_order(eng, u, o);
         if (!o) {
-            ks_log_warn("engine", "order update for unknown client id %s on %s (status %s)",
-                        u->cloid, vname, ks_order_status_name(u->status));
+            if (!(eng->recon_active && (ev->flags & KS_EVF_SNAPSHOT)))
+                ks_log_warn("engine", "order update for unknown client id %s on %s (status %s)",
+                            u->cloid, vname, ks_order_status_name(u->status));
             return;
         }
         if (!changed)
@@ -710,6 +742,11 @@ static void dispatch(ks_engine_t *eng, ks_event_t *ev)
         risk_on_event(eng, ev);
         return;
     case KS_EV_POSITION:
+        if (eng->recon_active && (ev->flags & KS_EVF_SNAPSHOT) && ev->inst >= 0 &&
+            ev->inst < eng->recon_n) {
+            eng->recon_vpos[ev->inst] = ((ks_position_t *)ev)->qty;
+            eng->recon_vpos_seen[ev->inst] = true;
+        }
         risk_on_event(eng, ev);
         return;
     case KS_EV_CONN: {
@@ -729,8 +766,28 @@ static void dispatch(ks_engine_t *eng, ks_event_t *ev)
         on_transfer_result(eng, (ks_transfer_result_t *)ev);
         risk_on_event(eng, ev);
         return;
+    case KS_EV_SYNC_DONE: {
+        ks_sync_done_t *sd = (ks_sync_done_t *)ev;
+        if (eng->recon_active && eng->recon_pending > 0) {
+            eng->recon_pending--;
+            void *q;
+            if (sd->what == KS_FETCH_ORDER && ks_u64map_get(&eng->recon_queries, sd->req_id, &q)) {
+                ks_u64map_del(&eng->recon_queries, sd->req_id);
+                ks_order_t *o = q;
+                if (sd->rc == KS_ENOENT && !ks_order_status_is_final(o->rec.status)) {
+                    ks_oms_send_failed(&eng->oms, o, KS_REJ_UNKNOWN_ORDER,
+                                       "never reached the venue (recovered after a restart)", w);
+                    eng->recon_enoent++;
+                }
+            }
+            if (sd->rc != KS_OK && sd->rc != KS_ENOENT)
+                ks_log_error("engine", "reconciliation fetch on %s failed: %s", vname,
+                             sd->detail[0] ? sd->detail : ks_strerror(sd->rc));
+        }
+        risk_on_event(eng, ev);
+        return;
+    }
     case KS_EV_INSTRUMENT:
-    case KS_EV_SYNC_DONE:
         risk_on_event(eng, ev);
         return;
     }
@@ -1854,6 +1911,232 @@ fail:
     return NULL;
 }
 
+/* ---- recovery and reconciliation ------------------------------------------------------- */
+
+static void recon_order(ks_engine_t *eng, const ks_order_update_t *u, ks_order_t *o)
+{
+    if (o) {
+        if (!ks_order_status_is_final(u->status))
+            ks_strmap_put(&eng->recon_seen, u->cloid, NULL);
+        return;
+    }
+    if (ks_order_status_is_final(u->status))
+        return;
+    struct recon_unknown *nu = realloc(eng->recon_unknown,
+                                       (size_t)(eng->n_recon_unknown + 1) * sizeof(*nu));
+    if (!nu)
+        return;
+    eng->recon_unknown = nu;
+    struct recon_unknown *x = &nu[eng->n_recon_unknown++];
+    x->venue = u->hdr.venue;
+    x->inst = u->hdr.inst;
+    ks_strlcpy(x->cloid, u->cloid, sizeof(x->cloid));
+    ks_strlcpy(x->venue_id, u->venue_id, sizeof(x->venue_id));
+}
+
+static int strat_of_name(void *ud, const char *name)
+{
+    int i = strat_index(ud, name);
+    return i >= 0 ? i : -1;
+}
+
+static int32_t inst_of_names(void *ud, const char *venue, const char *symbol, uint32_t *vid)
+{
+    ks_engine_t *eng = ud;
+    int v = ks_engine_venue_by_name(eng, venue);
+    if (v < 0)
+        return -1;
+    *vid = (uint32_t)v;
+    return ks_market_find(&eng->market, (uint32_t)v, symbol);
+}
+
+/* Runs the loop until every reconciliation fetch answered or the timeout passed. */
+static bool recon_wait(ks_engine_t *eng)
+{
+    int64_t timeout = eng->cfg->reconcile_timeout_ms > 0 ? eng->cfg->reconcile_timeout_ms : 30000;
+    int64_t deadline = ks_loop_now_ns(eng->loop) + timeout * 1000000LL;
+    drain(eng->loop, eng);
+    while (eng->recon_pending > 0 && ks_loop_now_ns(eng->loop) < deadline &&
+           !ks_loop_stopped(eng->loop)) {
+        int64_t step_to = ks_loop_now_ns(eng->loop) + 20000000LL;
+        ks_loop_run_until(eng->loop, step_to < deadline ? step_to : deadline);
+        drain(eng->loop, eng);
+    }
+    return eng->recon_pending == 0;
+}
+
+typedef struct recon_pass {
+    ks_engine_t *eng;
+    int queried;
+} recon_pass_t;
+
+static void query_unlisted(void *ud, ks_order_t *o)
+{
+    recon_pass_t *p = ud;
+    ks_engine_t *eng = p->eng;
+    if (ks_strmap_get(&eng->recon_seen, o->rec.cloid, NULL))
+        return;
+    ks_venue_t *v = ks_engine_venue(eng, o->venue);
+    if (!v || !v->open)
+        return;
+    uint64_t req = ++eng->next_req;
+    if (v->ops->fetch(v->self, KS_FETCH_ORDER, o->inst, o->rec.cloid, req) == KS_OK) {
+        ks_u64map_put(&eng->recon_queries, req, o);
+        eng->recon_pending++;
+        p->queried++;
+    }
+}
+
+/* Recovery after a restart and reconciliation with every venue, before any strategy
+ * runs: reload orders, positions and leg groups from the store; ask each venue for its
+ * open orders, positions and balances; resolve every order we think is open by asking
+ * about it; book fills the host missed; cancel (or adopt) orders only the venue knows;
+ * flatten (or adopt) positions that differ. Everything is journaled. */
+static int reconcile(ks_engine_t *eng, char *err, size_t err_len)
+{
+    int64_t w;
+    int loaded = ks_oms_load(&eng->oms, strat_of_name, inst_of_names, eng);
+    int groups = ks_legs_load(eng->legs);
+    eng->recon_n = eng->market.n;
+    eng->recon_vpos = calloc((size_t)(eng->recon_n ? eng->recon_n : 1), sizeof(ks_dec_t));
+    eng->recon_vpos_seen = calloc((size_t)(eng->recon_n ? eng->recon_n : 1), sizeof(bool));
+    if (!eng->recon_vpos || !eng->recon_vpos_seen) {
+        snprintf(err, err_len, "out of memory");
+        return -1;
+    }
+    eng->recon_active = true;
+    for (int i = 0; i < eng->n_venues; i++) {
+        ks_venue_t *v = &eng->venues[i];
+        const uint32_t what[] = {KS_FETCH_OPEN_ORDERS, KS_FETCH_POSITIONS, KS_FETCH_BALANCES};
+        for (int k = 0; k < 3; k++)
+            if (v->ops->fetch(v->self, what[k], -1, NULL, ++eng->next_req) == KS_OK)
+                eng->recon_pending++;
+    }
+    if (!recon_wait(eng)) {
+        snprintf(err, err_len, "reconciliation: the venues did not answer within %lld s",
+                 (long long)(eng->cfg->reconcile_timeout_ms / 1000));
+        eng->recon_active = false;
+        return -1;
+    }
+    /* Orders we hold as open that the venue did not list: ask about each one. */
+    recon_pass_t pass = {eng, 0};
+    ks_oms_foreach_open(&eng->oms, -2, query_unlisted, &pass);
+    if (pass.queried && !recon_wait(eng)) {
+        snprintf(err, err_len, "reconciliation: order queries unanswered within the timeout");
+        eng->recon_active = false;
+        return -1;
+    }
+    w = wall(eng);
+    /* Orders the venue never saw (the host died after the write-ahead record) were
+     * closed as they were answered. */
+    int never_sent = eng->recon_enoent, missing_fills = 0;
+    /* Finished orders whose fills we did not all record. */
+    {
+        size_t it = 0;
+        void *val;
+        while (ks_strmap_next(&eng->oms.orders, &it, NULL, &val)) {
+            ks_order_t *o = val;
+            ks_fill_t f;
+            ks_venue_t *v = ks_engine_venue(eng, o->venue);
+            if (ks_order_status_is_final(o->rec.status) &&
+                ks_oms_book_missing_fill(&eng->oms, o, v ? v->name : "", w, &f)) {
+                missing_fills++;
+                ks_legs_on_fill(eng->legs, o, &f);
+            }
+        }
+    }
+    /* Orders only the venue knows. */
+    int cancelled = 0, adopted_orders = 0;
+    for (int i = 0; i < eng->n_recon_unknown; i++) {
+        struct recon_unknown *x = &eng->recon_unknown[i];
+        ks_venue_t *v = ks_engine_venue(eng, x->venue);
+        if (eng->cfg->recovery_adopt_orders) {
+            adopted_orders++;
+            ks_log_warn("engine", "venue %s has open order %s we do not know: adopted (left "
+                        "resting, owned by the host)", v ? v->name : "?", x->cloid);
+            continue;
+        }
+        ks_cancel_cmd_t c;
+        KS_INIT(&c);
+        c.inst = x->inst;
+        ks_strlcpy(c.cloid, x->cloid, sizeof(c.cloid));
+        ks_strlcpy(c.venue_id, x->venue_id, sizeof(c.venue_id));
+        if (v && v->open && v->ops->cancel(v->self, &c) == KS_OK)
+            cancelled++;
+        ks_log_warn("engine", "venue %s has open order %s we do not know: cancelled",
+                    v ? v->name : "?", x->cloid);
+    }
+    drain(eng->loop, eng);
+    /* Positions: the venue is the truth. */
+    int adjusted = 0, adopted = 0, flattened = 0;
+    for (int32_t i = 0; i < eng->recon_n; i++) {
+        const ks_inst_rec_t *r = ks_market_inst(&eng->market, i);
+        /* Venues list perp positions only; an unlisted perp is flat. Spot holdings are
+         * wallet balances, not positions: nothing to compare. */
+        if (!eng->recon_vpos_seen[i] && r->spec.kind != KS_KIND_PERP)
+            continue;
+        ks_venue_t *v = ks_engine_venue(eng, r->venue);
+        ks_dec_t local = ks_oms_total_position(&eng->oms, i), venue = eng->recon_vpos[i], d;
+        if (ks_dec_cmp(local, venue) == 0)
+            continue;
+        ks_dec_sub(venue, local, &d);
+        char a[KS_DEC_STRLEN], b[KS_DEC_STRLEN];
+        ks_dec_format(local, a, sizeof(a));
+        ks_dec_format(venue, b, sizeof(b));
+        bool shrink = ks_dec_sign(local) != 0 &&
+                      (ks_dec_sign(venue) == ks_dec_sign(local) || ks_dec_is_zero(venue)) &&
+                      ks_dec_cmp(ks_dec_abs(venue), ks_dec_abs(local)) < 0;
+        if (shrink) {
+            /* The venue holds less than we think: scale every holder down to it. */
+            for (int s = -1; s < eng->n_strats; s++) {
+                const ks_pos_t *p = ks_oms_position(&eng->oms, s, i);
+                if (ks_dec_is_zero(p->qty))
+                    continue;
+                ks_dec_t num, nq;
+                if (ks_dec_mul(p->qty, venue, &num) != KS_OK ||
+                    ks_dec_div(num, local, 12, KS_ROUND_TRUNC, &nq) != KS_OK)
+                    nq = KS_DEC_ZERO;
+                ks_oms_adjust_position(&eng->oms, s, i, nq, v->name, w);
+            }
+            adjusted++;
+            ks_log_warn("engine", "%s on %s: the store holds %s, the venue %s: local positions "
+                        "scaled down to the venue's", r->symbol, v->name, a, b);
+            continue;
+        }
+        /* The venue holds more (or the other way): adopt the difference into the host
+         * account, then flatten it unless configured to keep it. */
+        ks_pos_t *hp = (ks_pos_t *)ks_oms_position(&eng->oms, -1, i);
+        ks_dec_t nh;
+        ks_dec_add(hp->qty, d, &nh);
+        ks_oms_adjust_position(&eng->oms, -1, i, nh, v->name, w);
+        if (eng->cfg->recovery_adopt_positions) {
+            adopted++;
+            ks_log_warn("engine", "%s on %s: the store holds %s, the venue %s: the difference is "
+                        "adopted by the host account", r->symbol, v->name, a, b);
+        } else {
+            flattened += reduce_scope(eng, -1, i, KS_DEC(1, 0), "reconciliation");
+            ks_log_warn("engine", "%s on %s: the store holds %s, the venue %s: the difference is "
+                        "flattened", r->symbol, v->name, a, b);
+        }
+    }
+    eng->recon_active = false;
+    drain(eng->loop, eng);
+    ks_legs_resume(eng->legs);
+    drain(eng->loop, eng);
+    char detail[400];
+    snprintf(detail, sizeof(detail),
+             "{\"open_orders_loaded\":%d,\"leg_groups\":%d,\"queried\":%d,\"never_sent\":%d,"
+             "\"missing_fills\":%d,\"unknown_orders_cancelled\":%d,\"unknown_orders_adopted\":%d,"
+             "\"positions_scaled\":%d,\"positions_adopted\":%d,\"flatten_orders\":%d}",
+             loaded, groups, pass.queried, never_sent, missing_fills, cancelled, adopted_orders,
+             adjusted, adopted, flattened);
+    ks_engine_journal(eng, "recovery.report", "host", detail);
+    if (loaded || groups || never_sent || missing_fills || eng->n_recon_unknown || adjusted ||
+        adopted || flattened)
+        ks_log_info("engine", "reconciled: %s", detail);
+    return 0;
+}
+
 int ks_engine_set_replay_span(ks_engine_t *eng, int64_t start_ns, int64_t end_ns)
 {
     if (!eng->backtest || eng->started)
@@ -1894,6 +2177,8 @@ int ks_engine_start(ks_engine_t *eng, char *err, size_t err_len)
     }
     /* Let the venues' first events (instruments, balances) land before on_start. */
     drain(eng->loop, eng);
+    if (!eng->backtest && !eng->check_only && reconcile(eng, err, err_len) != 0)
+        return -1;
     for (int i = 0; i < eng->n_strats; i++)
         if (ks_strategy_enabled(eng->strats[i])) {
             ks_strategy_start(eng->strats[i]);
@@ -1999,6 +2284,12 @@ void ks_engine_free(ks_engine_t *eng)
     }
     free(eng->venues);
     ks_legs_free(eng->legs);
+    ks_strmap_free(&eng->recon_seen);
+    ks_u64map_free(&eng->recon_queries);
+    free(eng->recon_vpos);
+    free(eng->recon_vpos_seen);
+    free(eng->recon_unknown);
+    free(eng->venue_last_event_ns);
     ks_plugin_set_free(eng->plugins);
     ks_oms_free(&eng->oms);
     for (int32_t i = 0; i < eng->n_subs; i++)

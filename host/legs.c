@@ -669,3 +669,127 @@ void ks_legs_counts(ks_legs_t *lg, int counts[6])
     for (int i = 0; i < lg->n; i++)
         counts[lg->g[i]->state]++;
 }
+
+/* ---- recovery ---------------------------------------------------------------------------- */
+
+static ks_dec_t json_dec(const cJSON *o, const char *k)
+{
+    ks_dec_t d = KS_DEC_ZERO;
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    if (cJSON_IsString(v))
+        ks_dec_parse(v->valuestring, (size_t)-1, &d);
+    return d;
+}
+
+typedef struct load_ctx {
+    ks_legs_t *lg;
+    int loaded;
+} legs_load_ctx_t;
+
+static void load_group(void *ud, const char *id, const char *strategy, int state,
+                       const char *reason, const char *data)
+{
+    legs_load_ctx_t *c = ud;
+    ks_legs_t *lg = c->lg;
+    ks_engine_t *eng = lg->eng;
+    if (final_state(state) || ks_legs_find(lg, id))
+        return;
+    cJSON *root = cJSON_Parse(data);
+    const cJSON *legs = cJSON_GetObjectItemCaseSensitive(root, "legs");
+    ks_hedge_t *h = cJSON_IsArray(legs) ? add_group(lg) : NULL;
+    if (!h) {
+        ks_log_error("legs", "leg group %s: stored record unreadable; left alone", id);
+        cJSON_Delete(root);
+        return;
+    }
+    ks_strlcpy(h->id, id, sizeof(h->id));
+    h->strat = -1;
+    for (int i = 0; i < ks_engine_n_strategies(eng); i++)
+        if (strcmp(ks_strategy_name(ks_engine_strategy(eng, i)), strategy) == 0)
+            h->strat = i;
+    h->state = state;
+    ks_strlcpy(h->reason, reason, sizeof(h->reason));
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, "tag");
+    ks_strlcpy(h->tag, cJSON_IsString(v) ? v->valuestring : "", sizeof(h->tag));
+    h->top_up = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "top_up"));
+    h->topped_up = true; /* no second chances after a restart: trim */
+    h->restoring = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "restoring"));
+    const cJSON *l;
+    bool ok = true;
+    cJSON_ArrayForEach(l, legs)
+    {
+        if (h->n_legs == KS_LEGS_MAX)
+            break;
+        ks_leg_t *leg = &h->legs[h->n_legs];
+        const cJSON *venue = cJSON_GetObjectItemCaseSensitive(l, "venue");
+        const cJSON *symbol = cJSON_GetObjectItemCaseSensitive(l, "symbol");
+        const cJSON *side = cJSON_GetObjectItemCaseSensitive(l, "side");
+        int vi = cJSON_IsString(venue) ? ks_engine_venue_by_name(eng, venue->valuestring) : -1;
+        leg->inst = vi >= 0 && cJSON_IsString(symbol)
+                        ? ks_engine_find_inst(eng, (uint32_t)vi, symbol->valuestring)
+                        : -1;
+        if (leg->inst < 0) {
+            ok = false;
+            break;
+        }
+        leg->side = cJSON_IsString(side) && strcmp(side->valuestring, "sell") == 0 ? KS_SIDE_SELL
+                                                                                   : KS_SIDE_BUY;
+        leg->target = json_dec(l, "target");
+        leg->pos = json_dec(l, "pos");
+        leg->open_qty = json_dec(l, "open_qty");
+        leg->open_notional = json_dec(l, "open_notional");
+        v = cJSON_GetObjectItemCaseSensitive(l, "working");
+        ks_strlcpy(leg->working, cJSON_IsString(v) ? v->valuestring : "", sizeof(leg->working));
+        const cJSON *o;
+        cJSON_ArrayForEach(o, cJSON_GetObjectItemCaseSensitive(l, "orders"))
+        {
+            if (leg->n_orders < KS_LEG_MAX_ORDERS && cJSON_IsString(o))
+                ks_strlcpy(leg->orders[leg->n_orders++], o->valuestring, sizeof(leg->orders[0]));
+        }
+        h->n_legs++;
+    }
+    cJSON_Delete(root);
+    if (!ok || h->n_legs < 2 || register_group(lg, h) != KS_OK) {
+        ks_log_error("legs", "leg group %s: instruments not available now; left alone", id);
+        free(h);
+        return;
+    }
+    int gi = lg->n - 1;
+    for (int i = 0; i < h->n_legs; i++)
+        for (int k = 0; k < h->legs[i].n_orders; k++)
+            ks_strmap_put(&lg->by_cloid, h->legs[i].orders[k], (void *)(intptr_t)(((gi << 3) | i) + 1));
+    c->loaded++;
+}
+
+int ks_legs_load(ks_legs_t *lg)
+{
+    legs_load_ctx_t c = {lg, 0};
+    ks_store_t *st = ks_engine_store(lg->eng);
+    if (st)
+        ks_store_legs_foreach(st, load_group, &c);
+    return c.loaded;
+}
+
+void ks_legs_resume(ks_legs_t *lg)
+{
+    ks_oms_t *oms = ks_engine_oms(lg->eng);
+    for (int i = 0; i < lg->n; i++) {
+        ks_hedge_t *h = lg->g[i];
+        if (final_state(h->state))
+            continue;
+        for (int k = 0; k < h->n_legs; k++) {
+            ks_leg_t *l = &h->legs[k];
+            if (!l->working[0])
+                continue;
+            ks_order_t *o = ks_oms_find(oms, l->working);
+            /* Known and finished (or never known to the OMS): the leg is no longer
+             * waiting. Still open: its updates will arrive. */
+            if (!o || ks_order_status_is_final(o->rec.status))
+                l->working[0] = '\0';
+        }
+        persist(lg, h, false);
+        ks_log_info("legs", "recovered %s (%s): %s", h->id, ks_hedge_state_name(h->state),
+                    h->reason);
+        step(lg, h);
+    }
+}

@@ -103,6 +103,12 @@ void ks_legs_foreach(ks_legs_t *lg, int strat, bool all, void (*cb)(void *ud, ks
 void ks_legs_on_order(ks_legs_t *lg, ks_order_t *o);
 void ks_legs_on_fill(ks_legs_t *lg, ks_order_t *o, const ks_fill_t *f);
 
+/* Recovery: reloads unfinished groups from the store (after the OMS reloaded its
+ * orders); ks_legs_resume() then re-evaluates each once the venues are reconciled (a
+ * half-open or half-closed group is balanced right away). */
+int ks_legs_load(ks_legs_t *lg);
+void ks_legs_resume(ks_legs_t *lg);
+
 /* Counts of groups by state, for tests and status. */
 void ks_legs_counts(ks_legs_t *lg, int counts[6]);
 

@@ -520,3 +520,118 @@ void ks_oms_foreach_open(ks_oms_t *oms, int strat, void (*cb)(void *ud, ks_order
         cb(ud, list[i]);
     free(list);
 }
+
+/* ---- recovery ----------------------------------------------------------------------------- */
+
+typedef struct load_ctx {
+    ks_oms_t *oms;
+    int (*strat_of)(void *ud, const char *name);
+    int32_t (*inst_of)(void *ud, const char *venue, const char *symbol, uint32_t *venue_id);
+    void *ud;
+    int n;
+} load_ctx_t;
+
+static void load_order(void *ud, const ks_order_rec_t *r)
+{
+    load_ctx_t *c = ud;
+    uint32_t venue;
+    int32_t inst = c->inst_of(c->ud, r->venue, r->symbol, &venue);
+    if (inst < 0) {
+        ks_log_warn("oms", "open order %s on %s %s: instrument not listed now; skipped",
+                    r->cloid, r->venue, r->symbol);
+        return;
+    }
+    if (ks_oms_find(c->oms, r->cloid))
+        return;
+    ks_order_t *o = calloc(1, sizeof(*o));
+    if (!o)
+        return;
+    o->rec = *r;
+    o->inst = inst;
+    o->venue = venue;
+    o->strat = r->strategy[0] ? c->strat_of(c->ud, r->strategy) : -1;
+    o->fill_qty = r->filled; /* fills up to the recorded progress are in the store */
+    if (ks_strmap_put(&c->oms->orders, o->rec.cloid, o) != KS_OK) {
+        free(o);
+        return;
+    }
+    ks_strat_acct_t *a = ks_oms_account(c->oms, o->strat);
+    a->open_orders++;
+    c->oms->n_open++;
+    c->n++;
+}
+
+static void load_position(void *ud, const ks_position_rec_t *p)
+{
+    load_ctx_t *c = ud;
+    uint32_t venue;
+    int32_t inst = c->inst_of(c->ud, p->venue, p->symbol, &venue);
+    if (inst < 0) {
+        if (!ks_dec_is_zero(p->qty))
+            ks_log_warn("oms", "position %s %s %s: instrument not listed now; ignored",
+                        p->strategy, p->venue, p->symbol);
+        return;
+    }
+    int strat = p->strategy[0] ? c->strat_of(c->ud, p->strategy) : -1;
+    ks_strat_acct_t *a = ks_oms_account(c->oms, strat);
+    ks_pos_t *pos = pos_slot(a, inst);
+    if (!pos)
+        return;
+    /* A strategy removed from the config hands its position to the host account. */
+    ks_dec_add(pos->qty, p->qty, &pos->qty);
+    pos->avg_entry = p->avg_entry;
+    ks_dec_add(pos->realized, p->realized_pnl, &pos->realized);
+    ks_dec_add(pos->fees, p->fees, &pos->fees);
+    ks_dec_add(pos->funding, p->funding, &pos->funding);
+    pos->touched = true;
+}
+
+int ks_oms_load(ks_oms_t *oms, int (*strat_of)(void *ud, const char *name),
+                int32_t (*inst_of)(void *ud, const char *venue, const char *symbol,
+                                   uint32_t *venue_id),
+                void *ud)
+{
+    load_ctx_t c = {oms, strat_of, inst_of, ud, 0};
+    if (!oms->store)
+        return 0;
+    ks_store_orders_foreach(oms->store, true, load_order, &c);
+    ks_store_positions_foreach(oms->store, load_position, &c);
+    return c.n;
+}
+
+bool ks_oms_book_missing_fill(ks_oms_t *oms, ks_order_t *o, const char *venue_name,
+                              int64_t wall_ns, ks_fill_t *out)
+{
+    ks_dec_t missing;
+    if (ks_dec_sub(o->rec.filled, o->fill_qty, &missing) != KS_OK || ks_dec_sign(missing) <= 0)
+        return false;
+    KS_EVENT_INIT(out, KS_EV_FILL);
+    out->hdr.inst = o->inst;
+    out->hdr.venue = o->venue;
+    ks_strlcpy(out->cloid, o->rec.cloid, sizeof(out->cloid));
+    ks_strlcpy(out->venue_id, o->rec.venue_id, sizeof(out->venue_id));
+    snprintf(out->trade_id, sizeof(out->trade_id), "recon-%.40s-%u", o->rec.cloid, o->n_fills);
+    out->side = o->rec.side;
+    out->px = o->rec.avg_price.mant ? o->rec.avg_price : o->rec.price;
+    out->qty = missing;
+    /* The fee of the missing part: the venue's cumulative fee is for the whole order. */
+    out->fee = KS_DEC_ZERO;
+    bool dup;
+    return ks_oms_on_fill(oms, out, venue_name, wall_ns, &dup) && !dup;
+}
+
+void ks_oms_adjust_position(ks_oms_t *oms, int strat, int32_t inst, ks_dec_t qty,
+                            const char *venue_name, int64_t wall_ns)
+{
+    ks_strat_acct_t *a = ks_oms_account(oms, strat);
+    ks_pos_t *p = a ? pos_slot(a, inst) : NULL;
+    if (!p)
+        return;
+    if (ks_dec_is_zero(p->qty) || ks_dec_sign(p->qty) != ks_dec_sign(qty))
+        p->avg_entry = KS_DEC_ZERO;
+    p->qty = qty;
+    p->touched = true;
+    if (ks_dec_is_zero(qty))
+        p->avg_entry = KS_DEC_ZERO;
+    persist_pos(oms, a, inst, p, venue_name, wall_ns);
+}

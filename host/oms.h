@@ -99,6 +99,22 @@ ks_order_t *ks_oms_on_fill(ks_oms_t *oms, const ks_fill_t *f, const char *venue_
 void ks_oms_on_funding(ks_oms_t *oms, const ks_funding_t *f, const char *venue_name,
                        int64_t wall_ns);
 
+/* Recovery: loads every open order and every position from the store. strat_of maps a
+ * strategy name to its account index (-1: the host account, for names no longer in the
+ * config). Returns the number of open orders loaded. */
+int ks_oms_load(ks_oms_t *oms, int (*strat_of)(void *ud, const char *name),
+                int32_t (*inst_of)(void *ud, const char *venue, const char *symbol,
+                                   uint32_t *venue_id),
+                void *ud);
+/* Reconciliation: the venue reports more filled than the fills we hold for a finished
+ * order (the host died between the fill and its record): books the difference as one
+ * fill at the order's average price with a synthetic trade id. Returns true if it did. */
+bool ks_oms_book_missing_fill(ks_oms_t *oms, ks_order_t *o, const char *venue_name,
+                              int64_t wall_ns, ks_fill_t *out);
+/* Sets a position directly (reconciliation adjustments), journaling is the caller's. */
+void ks_oms_adjust_position(ks_oms_t *oms, int strat, int32_t inst, ks_dec_t qty,
+                            const char *venue_name, int64_t wall_ns);
+
 /* Position of a strategy (strat -1: the host account) in inst; never NULL (zero). */
 const ks_pos_t *ks_oms_position(ks_oms_t *oms, int strat, int32_t inst);
 /* Sum over every account. */

@@ -69,7 +69,10 @@ typedef struct ks_exchange_ops {
     int (*amend)(void *self, const ks_amend_cmd_t *cmd);
 
     /* Emits the matching objects with KS_EVF_SNAPSHOT, then KS_EV_SYNC_DONE with req_id.
-     * For KS_FETCH_ORDER, `cloid` names the order (NULL otherwise). */
+     * For KS_FETCH_ORDER, `cloid` names the order (NULL otherwise); when the venue does not
+     * know that client id at all, SYNC_DONE carries rc KS_ENOENT (the host then knows the
+     * order never arrived). For KS_FETCH_POSITIONS emit a position for every instrument
+     * with a non-zero position (instruments not listed are taken as flat). */
     int (*fetch)(void *self, uint32_t what, int32_t inst, const char *cloid, uint64_t req_id);
 
     /* NULL unless caps has KS_XCAP_TRANSFER. Result: KS_EV_TRANSFER. */
