@@ -4,7 +4,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -131,6 +133,11 @@ struct ks_engine {
     uint64_t last_iterations;
     int64_t last_progress_ns;
     int64_t *venue_last_event_ns;
+    _Atomic uint64_t heartbeat; /* bumped by the loop, watched by the dead-man thread */
+    pthread_t deadman_thread;
+    bool deadman_running;
+    _Atomic bool deadman_stop;
+    char kill_path[1100];
     /* live operation */
     ks_watch_t *watch;
     ks_ctl_t *ctl;
@@ -1275,11 +1282,7 @@ int ks_engine_action(ks_engine_t *eng, struct ks_host *h, const ks_action_t *act
         reduce_scope(eng, strat, inst, KS_DEC(1, 0), reason);
         return KS_OK;
     case KS_ACT_KILL:
-        eng->blocked = true;
-        ks_engine_cancel_all(eng, -2, reason);
-        ks_engine_flatten(eng, -2, reason);
-        eng->exit_code = 3;
-        ks_engine_stop(eng);
+        ks_engine_kill(eng, reason);
         return KS_OK;
     case KS_ACT_NOTIFY:
         for (int i = 0; i < eng->n_strats; i++) {
@@ -1677,16 +1680,210 @@ reject:
     return KS_EINVAL;
 }
 
+/* ---- the kill switch -------------------------------------------------------------------- */
+
+static bool everything_flat(ks_engine_t *eng)
+{
+    if (eng->oms.n_open)
+        return false;
+    for (int32_t i = 0; i < eng->market.n; i++)
+        if (!ks_dec_is_zero(ks_oms_total_position(&eng->oms, i)))
+            return false;
+    return true;
+}
+
+static void kill_check(ks_loop_t *loop, void *ud)
+{
+    ks_engine_t *eng = ud;
+    if (everything_flat(eng)) {
+        ks_log_error("engine", "kill switch: everything cancelled and flat; exiting");
+        ks_engine_journal(eng, "kill.done", "host", NULL);
+        if (eng->store)
+            ks_store_flush(eng->store);
+        eng->exit_code = 3;
+        ks_loop_timer_stop(loop, eng->kill_timer);
+        eng->kill_timer = 0;
+        ks_engine_stop(eng);
+        return;
+    }
+    if (ks_loop_now_ns(loop) >= eng->kill_deadline_ns) {
+        ks_log_error("engine", "kill switch: positions or orders remain after the timeout; "
+                               "exiting anyway (check the venue by hand)");
+        ks_engine_journal(eng, "kill.timeout", "host", NULL);
+        if (eng->store)
+            ks_store_flush(eng->store);
+        eng->exit_code = 4;
+        ks_loop_timer_stop(loop, eng->kill_timer);
+        eng->kill_timer = 0;
+        ks_engine_stop(eng);
+        return;
+    }
+    /* IOC closes can fill partly: when nothing is in flight any more, close the rest. */
+    if (!eng->oms.n_open) {
+        cancel_scope(eng, -2, -1, eng->kill_reason);
+        reduce_scope(eng, -2, -1, KS_DEC(1, 0), eng->kill_reason);
+    }
+}
+
 void ks_engine_kill(ks_engine_t *eng, const char *reason)
 {
-    ks_action_t act;
-    KS_INIT(&act);
-    act.kind = KS_ACT_KILL;
-    act.inst = -1;
-    act.reason = reason;
-    struct ks_host h;
-    ks_host_init(&h, eng, KS_PLUGIN_EXCHANGE, -1, "killswitch");
-    ks_engine_action(eng, &h, &act);
+    if (eng->killing)
+        return;
+    eng->killing = true;
+    eng->blocked = true;
+    ks_strlcpy(eng->kill_reason, reason, sizeof(eng->kill_reason));
+    ks_log_error("engine", "KILL SWITCH: %s: blocking entries, cancelling all, flattening all",
+                 reason);
+    cJSON *d = cJSON_CreateObject();
+    cJSON_AddStringToObject(d, "reason", reason);
+    char *dj = cJSON_PrintUnformatted(d);
+    cJSON_Delete(d);
+    ks_engine_journal(eng, "kill.start", "host", dj);
+    free(dj);
+    for (int i = 0; i < eng->n_strats; i++)
+        if (ks_strategy_enabled(eng->strats[i]))
+            ks_strategy_stop(eng->strats[i]); /* on_stop; no new timers */
+    cancel_scope(eng, -2, -1, reason);
+    reduce_scope(eng, -2, -1, KS_DEC(1, 0), reason);
+    if (eng->store)
+        ks_store_flush(eng->store);
+    int64_t t = eng->cfg->kill_timeout_ms > 0 ? eng->cfg->kill_timeout_ms : 30000;
+    eng->kill_deadline_ns = ks_loop_now_ns(eng->loop) + t * 1000000LL;
+    eng->kill_timer = ks_loop_timer_start(eng->loop, 0, 100000000LL, kill_check, eng);
+}
+
+/* EMERGENCY_STOP=true (or 1/yes) in the environment or in a .env file. */
+static bool truthy(const char *v)
+{
+    return v && (strcasecmp(v, "true") == 0 || strcmp(v, "1") == 0 || strcasecmp(v, "yes") == 0);
+}
+
+static bool dotenv_says_stop(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    char line[256];
+    bool stop = false;
+    if (!f)
+        return false;
+    while (fgets(line, sizeof(line), f)) {
+        char *p = line;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (strncmp(p, "export ", 7) == 0)
+            p += 7;
+        if (strncmp(p, "EMERGENCY_STOP", 14) != 0)
+            continue;
+        p += 14;
+        while (*p == ' ')
+            p++;
+        if (*p++ != '=')
+            continue;
+        while (*p == ' ' || *p == '"' || *p == '\'')
+            p++;
+        char *e = p + strcspn(p, "\"' \t\r\n#");
+        *e = '\0';
+        stop = truthy(p);
+    }
+    fclose(f);
+    return stop;
+}
+
+static const char *emergency_trigger(ks_engine_t *eng)
+{
+    static char why[1200];
+    char path[1100];
+    if (truthy(getenv("EMERGENCY_STOP")))
+        return "EMERGENCY_STOP is set in the environment";
+    if (dotenv_says_stop(".env"))
+        return "EMERGENCY_STOP=true in ./.env";
+    snprintf(path, sizeof(path), "%s/.env", eng->cfg->base_dir);
+    if (dotenv_says_stop(path)) {
+        snprintf(why, sizeof(why), "EMERGENCY_STOP=true in %s", path);
+        return why;
+    }
+    if (eng->kill_path[0] && access(eng->kill_path, F_OK) == 0) {
+        snprintf(why, sizeof(why), "kill file %s exists", eng->kill_path);
+        return why;
+    }
+    return NULL;
+}
+
+/* Once a second: the kill triggers, the venue-silence dead-man, the loop heartbeat. */
+static void safety_tick(ks_loop_t *loop, void *ud)
+{
+    ks_engine_t *eng = ud;
+    atomic_fetch_add(&eng->heartbeat, 1);
+    if (eng->killing)
+        return;
+    const char *why = emergency_trigger(eng);
+    if (why) {
+        ks_engine_kill(eng, why);
+        return;
+    }
+    if (eng->cfg->venue_silence_ms > 0) {
+        int64_t now = ks_loop_now_ns(loop);
+        for (int i = 0; i < eng->n_venues; i++) {
+            int64_t last = eng->venue_last_event_ns[i];
+            if (last && now - last > eng->cfg->venue_silence_ms * 1000000LL) {
+                char r[KS_REASON_LEN];
+                snprintf(r, sizeof(r), "dead-man: no data from venue %s for %lld s",
+                         eng->venues[i].name, (long long)((now - last) / 1000000000));
+                ks_engine_kill(eng, r);
+                return;
+            }
+        }
+    }
+}
+
+/* The dead-man thread: when the loop stops making progress (a plugin or strategy hung
+ * the process), nothing in this process can trade safely any more. It leaves a kill
+ * file, so the next start flattens everything and exits non-zero, and ends the process. */
+static void *deadman_main(void *ud)
+{
+    ks_engine_t *eng = ud;
+    uint64_t last = atomic_load(&eng->heartbeat);
+    int64_t quiet_ms = 0;
+    while (!atomic_load(&eng->deadman_stop)) {
+        struct timespec ts = {0, 200000000};
+        nanosleep(&ts, NULL);
+        uint64_t now = atomic_load(&eng->heartbeat);
+        if (now != last) {
+            last = now;
+            quiet_ms = 0;
+            continue;
+        }
+        quiet_ms += 200;
+        if (quiet_ms >= eng->cfg->deadman_ms && eng->kill_path[0]) {
+            int fd = open(eng->kill_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+            if (fd >= 0) {
+                const char msg[] = "dead-man: the event loop stopped making progress\n";
+                ssize_t wr = write(fd, msg, sizeof(msg) - 1);
+                (void)wr;
+                fsync(fd);
+                close(fd);
+            }
+            const char err[] = "kestrel: dead-man switch: the event loop stopped making progress; "
+                               "kill file written, exiting\n";
+            ssize_t wr = write(STDERR_FILENO, err, sizeof(err) - 1);
+            (void)wr;
+            _exit(4);
+        }
+    }
+    return NULL;
+}
+
+static void start_safety(ks_engine_t *eng)
+{
+    const char *kf = eng->cfg->kill_file ? eng->cfg->kill_file : "KILL";
+    if (kf[0] == '/')
+        ks_strlcpy(eng->kill_path, kf, sizeof(eng->kill_path));
+    else
+        snprintf(eng->kill_path, sizeof(eng->kill_path), "%s/%s", eng->state_dir, kf);
+    eng->venue_last_event_ns = calloc((size_t)(eng->n_venues ? eng->n_venues : 1), sizeof(int64_t));
+    eng->safety_timer = ks_loop_timer_start(eng->loop, 1000000000LL, 1000000000LL, safety_tick, eng);
+    if (eng->cfg->deadman_ms > 0 &&
+        pthread_create(&eng->deadman_thread, NULL, deadman_main, eng) == 0)
+        eng->deadman_running = true;
 }
 
 static void json_escape_into(char *dst, size_t cap, const char *s)
@@ -2177,10 +2374,19 @@ int ks_engine_start(ks_engine_t *eng, char *err, size_t err_len)
     }
     /* Let the venues' first events (instruments, balances) land before on_start. */
     drain(eng->loop, eng);
-    if (!eng->backtest && !eng->check_only && reconcile(eng, err, err_len) != 0)
-        return -1;
+    if (!eng->backtest && !eng->check_only) {
+        start_safety(eng);
+        if (reconcile(eng, err, err_len) != 0)
+            return -1;
+        const char *why = emergency_trigger(eng);
+        if (why) {
+            /* Positions are known now: the kill switch can flatten them. */
+            ks_engine_kill(eng, why);
+            return 0;
+        }
+    }
     for (int i = 0; i < eng->n_strats; i++)
-        if (ks_strategy_enabled(eng->strats[i])) {
+        if (ks_strategy_enabled(eng->strats[i]) && !eng->killing) {
             ks_strategy_start(eng->strats[i]);
             ks_log_info("engine", "strategy %s started (%s, mode %s)",
                         ks_strategy_name(eng->strats[i]), ks_strategy_cfg(eng->strats[i])->file,
@@ -2247,6 +2453,8 @@ int ks_engine_run(ks_engine_t *eng, int64_t duration_ns)
     drain(eng->loop, eng);
     if (eng->status_timer)
         ks_loop_timer_stop(eng->loop, eng->status_timer);
+    if (eng->safety_timer)
+        ks_loop_timer_stop(eng->loop, eng->safety_timer);
     if (eng->store)
         ks_store_flush(eng->store);
     ks_engine_journal(eng, "host.stop", "host", NULL);
@@ -2259,6 +2467,10 @@ void ks_engine_free(ks_engine_t *eng)
 {
     if (!eng)
         return;
+    if (eng->deadman_running) {
+        atomic_store(&eng->deadman_stop, true);
+        pthread_join(eng->deadman_thread, NULL);
+    }
     ks_ctl_stop(eng->ctl);
     ks_watch_free(eng->watch);
     for (int i = 0; i < eng->n_strats; i++)

@@ -53,9 +53,7 @@ struct ks_strategy {
     ks_vm_t *vm;
     ks_strategy_phase_t phase;
     bool enabled;
-    /* budget of the running callback */
-    int64_t budget, used;
-    bool budget_blown;
+    ks_lua_budget_t budget; /* of the running callback */
     /* counters */
     uint64_t callbacks, errors, events, reloads, reload_failures;
     int64_t *err_times; /* ring of the last max_errors error times (monotonic ns) */
@@ -98,23 +96,48 @@ static void *vm_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 
 /* ---- instruction budget ----------------------------------------------------------- */
 
-static ks_strategy_t *current; /* the strategy whose VM is running (single-threaded) */
+/* The budget of the call running now (single-threaded; nested calls save and restore
+ * it). The count hook is per VM in LuaJIT (coroutines share it), so a coroutine cannot
+ * escape the budget of the callback that resumed it. */
+static ks_lua_budget_t *current;
+
+static int budget_error(lua_State *L, const ks_lua_budget_t *b)
+{
+    /* lua_pushfstring knows no %lld. */
+    char n[32];
+    snprintf(n, sizeof(n), "%lld", (long long)b->limit);
+    return luaL_error(L, "instruction budget exceeded (%s instructions per callback)", n);
+}
 
 static void budget_hook(lua_State *L, lua_Debug *ar)
 {
-    ks_strategy_t *st = current;
-    if (!st)
+    ks_lua_budget_t *b = current;
+    if (!b)
         return;
-    st->used += st->budget_blown ? 1 : HOOK_STEP;
-    if (st->used > st->budget) {
-        if (!st->budget_blown) {
-            st->budget_blown = true;
+    b->used += b->blown ? 1 : HOOK_STEP;
+    if (b->used > b->limit) {
+        if (!b->blown) {
+            b->blown = true;
             /* From now on every instruction raises, so pcall inside the strategy cannot
              * swallow the error and keep looping. */
             lua_sethook(L, budget_hook, LUA_MASKCOUNT, 1);
         }
-        luaL_error(L, "instruction budget exceeded (%lld instructions per callback)",
-                   (long long)st->budget);
+        budget_error(L, b);
+    }
+}
+
+void ks_lua_charge(lua_State *L, int64_t units)
+{
+    ks_lua_budget_t *b = current;
+    if (!b || units <= 0)
+        return;
+    b->used += units;
+    if (b->used > b->limit) {
+        if (!b->blown) {
+            b->blown = true;
+            lua_sethook(L, budget_hook, LUA_MASKCOUNT, 1);
+        }
+        budget_error(L, b);
     }
 }
 
@@ -131,22 +154,35 @@ static int msgh(lua_State *L)
     return 1;
 }
 
-/* Runs the function below nargs arguments under the budget, with msgh as handler.
- * Returns the lua_pcall code; on error leaves the message on the stack. */
-static int run_budgeted(ks_strategy_t *st, lua_State *L, int nargs, int nres)
+int ks_lua_run_budgeted(lua_State *L, ks_lua_budget_t *b, int nargs, int nres)
 {
     int base = lua_gettop(L) - nargs;
     lua_pushcfunction(L, msgh);
     lua_insert(L, base);
-    ks_strategy_t *prev = current;
-    current = st;
-    st->used = 0;
-    st->budget_blown = false;
-    lua_sethook(L, budget_hook, LUA_MASKCOUNT, HOOK_STEP);
+    ks_lua_budget_t *prev = current;
+    if (prev != b) {
+        /* A nested call of the same budget (a ctx function that synchronously delivers
+         * a callback to the same strategy) keeps counting: resetting here would let a
+         * loop around that ctx function run forever. */
+        b->used = 0;
+        b->blown = false;
+    }
+    current = b;
+    lua_sethook(L, budget_hook, LUA_MASKCOUNT, b->blown ? 1 : HOOK_STEP);
     int rc = lua_pcall(L, nargs, nres, base);
     current = prev;
+    if (rc != 0 && lua_type(L, -1) != LUA_TSTRING) {
+        /* msgh failed (out of memory in the traceback): say what happened. */
+        lua_pop(L, 1);
+        lua_pushstring(L, rc == LUA_ERRMEM ? "not enough memory" : "error in error handling");
+    }
     lua_remove(L, base);
     return rc;
+}
+
+static int run_budgeted(ks_strategy_t *st, lua_State *L, int nargs, int nres)
+{
+    return ks_lua_run_budgeted(L, &st->budget, nargs, nres);
 }
 
 /* ---- VM construction ---------------------------------------------------------------- */

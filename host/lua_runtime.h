@@ -99,9 +99,29 @@ ks_strategy_t *ks_strategy_from_lua(lua_State *L);
  * first. Re-arming a name replaces it. */
 int ks_strategy_timer(ks_strategy_t *st, const char *name, double after_s, double every_s);
 void ks_strategy_timer_cancel(ks_strategy_t *st, const char *name);
-/* lua_sandbox.c: opens the whitelisted libraries; pushes a fresh sandbox env. */
+/* lua_sandbox.c: opens the whitelisted libraries; pushes a fresh sandbox env. Its
+ * `require` resolves lib/<name>.lua beside the strategy's file (the registry's
+ * "kestrel.file" string when no strategy owns the VM, as in `kestrel test`), then the
+ * source tree's strategies/lib. */
 int ks_lua_sandbox_open(lua_State *L);
 void ks_lua_sandbox_push_env(lua_State *L);
+
+/* ---- instruction budgets (also used by `kestrel test`) --------------------------------- */
+
+typedef struct ks_lua_budget {
+    int64_t limit; /* VM instructions (and charged C work) per call */
+    int64_t used;
+    bool blown;    /* set once exceeded: every further instruction raises */
+} ks_lua_budget_t;
+
+/* Calls the function below nargs arguments with a traceback message handler under
+ * budget b (reset unless b is already running: a nested call shares the outer budget).
+ * Returns the lua_pcall code and leaves nres results, or the error message (a string),
+ * on the stack. The VM must run with the JIT off. */
+int ks_lua_run_budgeted(lua_State *L, ks_lua_budget_t *b, int nargs, int nres);
+/* Charges C-side work (bytes scanned or copied, pattern-matching steps) to the running
+ * budget; raises the budget error when it is exceeded. No-op outside a budgeted call. */
+void ks_lua_charge(lua_State *L, int64_t units);
 /* The ctx table is built by lua_api.c on the strategy's VM; leaves it on the stack. */
 void ks_lua_api_push_ctx(lua_State *L, ks_strategy_t *st);
 /* Event -> Lua table; pushes one value. */
