@@ -607,8 +607,40 @@ static bool venue_config(parser_t *p, const cJSON *it, void *t)
     return read_opaque_object(p, it, &((ks_venue_cfg_t *)t)->config_json);
 }
 
+static bool rl_requests(parser_t *p, const cJSON *it, void *t)
+{
+    int64_t v = 0;
+    if (!read_positive_int(p, it, 1000000, &v))
+        return false;
+    ((ks_venue_cfg_t *)t)->rl_requests = (int)v;
+    return true;
+}
+
+static bool rl_window(parser_t *p, const cJSON *it, void *t)
+{
+#define WINDOW_RULE "a number of seconds from 0.001 to 3600"
+    if (!cJSON_IsNumber(it))
+        return fail_type(p, it, WINDOW_RULE);
+    double v = it->valuedouble;
+    if (!isfinite(v) || v < 0.001 || v > 3600)
+        return fail_value(p, it, WINDOW_RULE);
+    ((ks_venue_cfg_t *)t)->rl_window_ms = llround(v * 1000);
+    return true;
+}
+
+static const field_t rl_fields[] = {{"requests", rl_requests, true},
+                                    {"per_s", rl_window, false}};
+
+static bool venue_rate_limit(parser_t *p, const cJSON *it, void *t)
+{
+    ks_venue_cfg_t *v = t;
+    v->rl_window_ms = 1000;
+    return walk_object(p, it, rl_fields, N_FIELDS(rl_fields), v);
+}
+
 static const field_t venue_fields[] = {{"plugin", venue_plugin, false},
-                                       {"config", venue_config, false}};
+                                       {"config", venue_config, false},
+                                       {"rate_limit", venue_rate_limit, false}};
 
 static bool read_venues(parser_t *p, const cJSON *it, void *t)
 {

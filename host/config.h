@@ -27,6 +27,11 @@ typedef struct ks_venue_cfg {
     char *name;        /* key in "venues" */
     char *plugin;      /* plugin name; defaults to the venue name */
     char *config_json; /* the "config" object as JSON text ("{}" when absent) */
+    /* "rate_limit": {"requests": N, "per_s": W}: at most N request weight units per W
+     * seconds leave for this venue (0: no host-side limit; the venue's 429s still pause
+     * new orders) */
+    int rl_requests;
+    int64_t rl_window_ms;
 } ks_venue_cfg_t;
 
 typedef struct ks_risk_cfg {

@@ -973,12 +973,254 @@ static void fill_cmd(const ks_order_t *o, ks_order_cmd_t *cmd)
     cmd->qty = o->rec.qty;
 }
 
-/* Creates (write-ahead) and sends one order. */
-static int place(ks_engine_t *eng, int strat, ks_order_intent_t *in, char *cloid, char *err,
-                 size_t err_len)
+/* ---- rate limits: a token bucket and a priority queue per venue ------------------------- */
+
+static uint64_t rl_rand(ks_venue_t *v)
 {
-    const ks_inst_rec_t *r = ks_market_inst(&eng->market, in->inst);
-    ks_venue_t *v = ks_engine_venue(eng, r->venue);
+    uint64_t z = (v->rng += 0x9e3779b97f4a7c15ULL); /* splitmix64: deterministic jitter */
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+/* Drops sends older than the window; returns the weight still inside it. */
+static uint32_t rl_window_used(ks_venue_t *v, int64_t now)
+{
+    while (v->rl_n && v->rl_t[v->rl_head] <= now - v->rl_window_ns) {
+        v->rl_used -= v->rl_w[v->rl_head];
+        v->rl_head = (v->rl_head + 1) % v->rl_limit;
+        v->rl_n--;
+    }
+    return v->rl_used;
+}
+
+static bool rl_can_send(ks_venue_t *v, int64_t now, uint32_t w)
+{
+    return !v->rl_limit || rl_window_used(v, now) + w <= v->rl_limit;
+}
+
+static void rl_record(ks_venue_t *v, int64_t now, uint32_t w)
+{
+    if (!v->rl_limit)
+        return;
+    uint32_t i = (v->rl_head + v->rl_n) % v->rl_limit;
+    v->rl_t[i] = now;
+    v->rl_w[i] = w;
+    v->rl_n++;
+    v->rl_used += w;
+}
+
+/* When a request of weight w fits in the window again. */
+static int64_t rl_next_slot(ks_venue_t *v, int64_t now, uint32_t w)
+{
+    uint32_t used = rl_window_used(v, now), i = v->rl_head;
+    for (uint32_t k = 0; k < v->rl_n && used + w > v->rl_limit; k++) {
+        used -= v->rl_w[i];
+        if (used + w <= v->rl_limit)
+            return v->rl_t[i] + v->rl_window_ns + 1;
+        i = (i + 1) % v->rl_limit;
+    }
+    return now;
+}
+
+static uint32_t req_weight(ks_venue_t *v, const ks_vreq_t *r)
+{
+    int32_t inst = r->kind == KS_REQ_PLACE    ? r->u.place.inst
+                   : r->kind == KS_REQ_CANCEL ? r->u.cancel.inst
+                                              : r->u.amend.inst;
+    uint32_t w = v->ops->request_weight ? v->ops->request_weight(v->self, (uint32_t)r->kind, inst)
+                                        : 1;
+    if (v->rl_limit && w > v->rl_limit)
+        w = v->rl_limit; /* a request heavier than the window could never go */
+    return w ? w : 1;
+}
+
+/* Hands one request to the plugin; updates the order's state. */
+static void rl_send(ks_engine_t *eng, ks_venue_t *v, ks_vreq_t *r)
+{
+    int rc;
+    v->sent++;
+    switch (r->kind) {
+    case KS_REQ_PLACE: {
+        ks_order_t *o = ks_oms_find(&eng->oms, r->u.place.cloid);
+        if (!o || o->rec.status != KS_OS_NEW)
+            break; /* withdrawn meanwhile */
+        ks_oms_sent(&eng->oms, o, ks_loop_now_ns(eng->loop), wall(eng));
+        rc = v->ops->place(v->self, &r->u.place);
+        if (rc != KS_OK) {
+            char reason[KS_REASON_LEN];
+            snprintf(reason, sizeof(reason), "venue refused to send: %s", ks_strerror(rc));
+            ks_oms_send_failed(&eng->oms, o, KS_REJ_OTHER, reason, wall(eng));
+            ks_order_update_t u;
+            KS_EVENT_INIT(&u, KS_EV_ORDER);
+            u.hdr.inst = o->inst;
+            ks_strlcpy(u.cloid, o->rec.cloid, sizeof(u.cloid));
+            u.status = KS_OS_REJECTED;
+            ks_strlcpy(u.reason, reason, sizeof(u.reason));
+            enqueue(eng, v->id, &u.hdr); /* tell the owner (the OMS already has it) */
+        }
+        break;
+    }
+    case KS_REQ_CANCEL:
+        rc = v->ops->cancel(v->self, &r->u.cancel);
+        if (rc != KS_OK)
+            ks_log_warn("engine", "cancel of %s not sent: %s", r->u.cancel.cloid, ks_strerror(rc));
+        break;
+    case KS_REQ_AMEND:
+        rc = v->ops->amend(v->self, &r->u.amend);
+        if (rc != KS_OK)
+            ks_log_warn("engine", "amend of %s not sent: %s", r->u.amend.cloid, ks_strerror(rc));
+        break;
+    }
+    free(r);
+}
+
+static void rl_pump(ks_engine_t *eng, ks_venue_t *v);
+
+static void rl_timer_fire(ks_loop_t *loop, void *ud)
+{
+    ks_venue_t *v = ud;
+    v->rl_timer = 0;
+    rl_pump(v->host.eng, v);
+}
+
+/* Sends what the bucket and the pause allow, highest priority first; arms a timer for
+ * the rest. */
+static void rl_pump(ks_engine_t *eng, ks_venue_t *v)
+{
+    int64_t now = ks_loop_now_ns(eng->loop);
+    for (int p = 0; p < KS_PRIO_N; p++) {
+        while (v->q_head[p]) {
+            if (p == KS_PRIO_NEW && now < v->pause_new_until_ns)
+                break;
+            ks_vreq_t *r = v->q_head[p];
+            if (!rl_can_send(v, now, r->weight))
+                goto wait;
+            v->q_head[p] = r->next;
+            if (!v->q_head[p])
+                v->q_tail[p] = NULL;
+            v->n_queued--;
+            rl_record(v, now, r->weight);
+            rl_send(eng, v, r);
+        }
+    }
+wait:
+    if (!v->n_queued || v->rl_timer)
+        return;
+    int64_t delay = 1000000; /* 1 ms floor */
+    for (int p = 0; p < KS_PRIO_N; p++) {
+        if (!v->q_head[p])
+            continue;
+        if (p == KS_PRIO_NEW && now < v->pause_new_until_ns) {
+            int64_t d = v->pause_new_until_ns - now;
+            if (p == 0 || !v->q_head[0])
+                delay = d > delay ? d : delay;
+            continue;
+        }
+        if (v->rl_limit) {
+            int64_t d = rl_next_slot(v, now, v->q_head[p]->weight) - now;
+            delay = d > delay ? d : delay;
+        }
+        break;
+    }
+    v->rl_timer = ks_loop_timer_start(eng->loop, delay, 0, rl_timer_fire, v);
+}
+
+static int venue_submit(ks_engine_t *eng, ks_venue_t *v, ks_vreq_t *r, int prio)
+{
+    r->weight = req_weight(v, r);
+    r->next = NULL;
+    if (v->q_tail[prio])
+        v->q_tail[prio]->next = r;
+    else
+        v->q_head[prio] = r;
+    v->q_tail[prio] = r;
+    v->n_queued++;
+    rl_pump(eng, v);
+    return KS_OK;
+}
+
+/* Removes a queued (not yet sent) order; true when it was queued. */
+static bool venue_withdraw(ks_engine_t *eng, ks_venue_t *v, const char *cloid)
+{
+    for (int p = 0; p < KS_PRIO_N; p++) {
+        ks_vreq_t *prev = NULL;
+        for (ks_vreq_t *r = v->q_head[p]; r; prev = r, r = r->next) {
+            if (r->kind != KS_REQ_PLACE || strcmp(r->u.place.cloid, cloid) != 0)
+                continue;
+            if (prev)
+                prev->next = r->next;
+            else
+                v->q_head[p] = r->next;
+            if (v->q_tail[p] == r)
+                v->q_tail[p] = prev;
+            v->n_queued--;
+            free(r);
+            return true;
+        }
+    }
+    return false;
+}
+
+static void rl_free(ks_engine_t *eng, ks_venue_t *v)
+{
+    free(v->rl_t);
+    free(v->rl_w);
+    if (v->rl_timer)
+        ks_loop_timer_stop(eng->loop, v->rl_timer);
+    for (int p = 0; p < KS_PRIO_N; p++)
+        while (v->q_head[p]) {
+            ks_vreq_t *r = v->q_head[p];
+            v->q_head[p] = r->next;
+            free(r);
+        }
+}
+
+void ks_engine_ratelimit_feedback(ks_engine_t *eng, struct ks_host *h,
+                                  const ks_ratelimit_info_t *info)
+{
+    ks_venue_t *v = ks_engine_venue(eng, (uint32_t)h->index);
+    int64_t now = ks_loop_now_ns(eng->loop);
+    if (!v)
+        return;
+    bool throttled = info->http_status == 429 || info->http_status == 418 || info->venue_code;
+    int64_t until = 0;
+    if (throttled) {
+        /* Exponential backoff with jitter; the level decays after a quiet minute. */
+        if (now - v->last_throttle_ns > 60000000000LL)
+            v->backoff_level = 0;
+        int64_t base = 1000000000LL << (v->backoff_level < 6 ? v->backoff_level : 6);
+        if (base > 60000000000LL)
+            base = 60000000000LL;
+        int64_t jitter = (int64_t)(rl_rand(v) % (uint64_t)(base / 2 + 1));
+        until = now + base + jitter;
+        if (info->http_status == 418)
+            until += 60000000000LL; /* an IP ban: stay away longer */
+        if (info->retry_after_ns > 0 && now + info->retry_after_ns > until)
+            until = now + info->retry_after_ns;
+        v->backoff_level++;
+        v->last_throttle_ns = now;
+        v->throttles++;
+        ks_log_warn(h->component, "rate limited (http %d, code %d): new orders paused %.1f s; "
+                    "reduce-only orders and cancels continue",
+                    info->http_status, info->venue_code, (double)(until - now) / 1e9);
+        ks_engine_journal(eng, "ratelimit.throttled", v->name, NULL);
+    } else if (info->remaining == 0 && info->reset_ns > 0) {
+        int64_t w = wall(eng);
+        if (info->reset_ns > w)
+            until = now + (info->reset_ns - w);
+    }
+    if (until > v->pause_new_until_ns)
+        v->pause_new_until_ns = until;
+    rl_pump(eng, v);
+}
+
+/* Creates (write-ahead) and sends one order. */
+static int place(ks_engine_t *eng, int strat, ks_order_intent_t *in, bool closing, char *cloid,
+                 char *err, size_t err_len)
+{
+    const ks_inst_rec_t *ir = ks_market_inst(&eng->market, in->inst);
+    ks_venue_t *v = ks_engine_venue(eng, ir->venue);
     ks_order_t *o;
     int rc;
 
@@ -989,16 +1231,16 @@ static int place(ks_engine_t *eng, int strat, ks_order_intent_t *in, char *cloid
         return refuse(err, err_len, "cannot record the order: %s", ks_strerror(rc));
     if (cloid)
         ks_strlcpy(cloid, o->rec.cloid, KS_CLOID_LEN);
-    ks_order_cmd_t cmd;
-    fill_cmd(o, &cmd);
-    ks_oms_sent(&eng->oms, o, ks_loop_now_ns(eng->loop), wall(eng));
-    rc = v->ops->place(v->self, &cmd);
-    if (rc != KS_OK) {
-        char reason[KS_REASON_LEN];
-        snprintf(reason, sizeof(reason), "venue refused to send: %s", ks_strerror(rc));
-        ks_oms_send_failed(&eng->oms, o, KS_REJ_OTHER, reason, wall(eng));
-        return refuse(err, err_len, "%s", reason);
+    ks_vreq_t *r = calloc(1, sizeof(*r));
+    if (!r) {
+        ks_oms_send_failed(&eng->oms, o, KS_REJ_OTHER, "out of memory", wall(eng));
+        return refuse(err, err_len, "out of memory");
     }
+    r->kind = KS_REQ_PLACE;
+    fill_cmd(o, &r->u.place);
+    rc = venue_submit(eng, v, r, in->reduce_only || closing ? KS_PRIO_REDUCE : KS_PRIO_NEW);
+    if (rc != KS_OK)
+        return refuse(err, err_len, "%s", o->rec.reason);
     return KS_OK;
 }
 
@@ -1015,17 +1257,17 @@ int ks_engine_check(ks_engine_t *eng, int strat, ks_order_intent_t *in, char *er
     return run_risk(eng, in, err, err_len);
 }
 
-int ks_engine_send(ks_engine_t *eng, int strat, ks_order_intent_t *in, bool risk, char *cloid,
-                   char *err, size_t err_len)
+int ks_engine_send(ks_engine_t *eng, int strat, ks_order_intent_t *in, unsigned flags,
+                   char *cloid, char *err, size_t err_len)
 {
     int rc;
     if (!ks_market_inst(&eng->market, in->inst))
         return refuse(err, err_len, "unknown instrument");
     if ((rc = shape_intent(eng, in, err, err_len)) != KS_OK)
         return rc;
-    if (risk && (rc = run_risk(eng, in, err, err_len)) != KS_OK)
+    if ((flags & KS_SEND_RISK) && (rc = run_risk(eng, in, err, err_len)) != KS_OK)
         return rc;
-    return place(eng, strat, in, cloid, err, err_len);
+    return place(eng, strat, in, (flags & KS_SEND_CLOSING) != 0, cloid, err, err_len);
 }
 
 ks_legs_t *ks_engine_legs(ks_engine_t *eng)
@@ -1057,7 +1299,7 @@ int ks_engine_submit(ks_engine_t *eng, int strat, const ks_order_intent_t *inten
         return rc;
     if ((rc = run_risk(eng, &in, err, err_len)) != KS_OK)
         return rc;
-    return place(eng, strat, &in, cloid, err, err_len);
+    return place(eng, strat, &in, false, cloid, err, err_len);
 }
 
 int ks_engine_cancel(ks_engine_t *eng, int strat, const char *cloid, char *err, size_t err_len)
@@ -1069,12 +1311,28 @@ int ks_engine_cancel(ks_engine_t *eng, int strat, const char *cloid, char *err, 
         return refuse(err, err_len, "order %s is already %s", cloid,
                       ks_order_status_name(o->rec.status));
     ks_venue_t *v = ks_engine_venue(eng, o->venue);
-    ks_cancel_cmd_t c;
-    KS_INIT(&c);
-    c.inst = o->inst;
-    ks_strlcpy(c.cloid, o->rec.cloid, sizeof(c.cloid));
-    ks_strlcpy(c.venue_id, o->rec.venue_id, sizeof(c.venue_id));
-    int rc = v && v->open ? v->ops->cancel(v->self, &c) : KS_ESTATE;
+    if (!v || !v->open)
+        return refuse(err, err_len, "venue is not open");
+    /* Still waiting for rate-limit tokens: it never left, so it is simply withdrawn. */
+    if (o->rec.status == KS_OS_NEW && venue_withdraw(eng, v, o->rec.cloid)) {
+        ks_order_update_t u;
+        KS_EVENT_INIT(&u, KS_EV_ORDER);
+        u.hdr.inst = o->inst;
+        ks_strlcpy(u.cloid, o->rec.cloid, sizeof(u.cloid));
+        u.status = KS_OS_CANCELED;
+        ks_strlcpy(u.reason, "cancelled before it was sent (rate limit queue)", sizeof(u.reason));
+        enqueue(eng, v->id, &u.hdr);
+        return KS_OK;
+    }
+    ks_vreq_t *r = calloc(1, sizeof(*r));
+    if (!r)
+        return refuse(err, err_len, "out of memory");
+    r->kind = KS_REQ_CANCEL;
+    KS_INIT(&r->u.cancel);
+    r->u.cancel.inst = o->inst;
+    ks_strlcpy(r->u.cancel.cloid, o->rec.cloid, sizeof(r->u.cancel.cloid));
+    ks_strlcpy(r->u.cancel.venue_id, o->rec.venue_id, sizeof(r->u.cancel.venue_id));
+    int rc = venue_submit(eng, v, r, KS_PRIO_CANCEL);
     if (rc != KS_OK)
         return refuse(err, err_len, "cancel not sent: %s", ks_strerror(rc));
     return KS_OK;
@@ -1107,7 +1365,12 @@ int ks_engine_amend(ks_engine_t *eng, int strat, const char *cloid, ks_dec_t pri
     if (qty.mant > 0 && ks_dec_cmp(c.qty, s->min_qty) < 0)
         return refuse(err, err_len, "amended qty is below the minimum of %s",
                       ks_market_inst(&eng->market, o->inst)->symbol);
-    int rc = v->ops->amend(v->self, &c);
+    ks_vreq_t *r = calloc(1, sizeof(*r));
+    if (!r)
+        return refuse(err, err_len, "out of memory");
+    r->kind = KS_REQ_AMEND;
+    r->u.amend = c;
+    int rc = venue_submit(eng, v, r, KS_PRIO_CANCEL);
     if (rc != KS_OK)
         return refuse(err, err_len, "amend not sent: %s", ks_strerror(rc));
     return KS_OK;
@@ -1208,7 +1471,7 @@ static int reduce_scope(ks_engine_t *eng, int strat, int32_t inst, ks_dec_t frac
                 continue;
             char err[KS_REASON_LEN];
             /* Reducing bypasses the entry checks (risk) but still goes through write-ahead. */
-            if (ks_engine_send(eng, s, &in, false, NULL, err, sizeof(err)) == KS_OK)
+            if (ks_engine_send(eng, s, &in, KS_SEND_CLOSING, NULL, err, sizeof(err)) == KS_OK)
                 sent++;
             else
                 ks_log_error("engine", "reducing %s failed: %s", r->symbol, err);
@@ -1427,6 +1690,17 @@ static int open_venues(ks_engine_t *eng, char *err, size_t err_len)
         }
         v->ops = v->plugin->desc->ops;
         ks_host_init(&v->host, eng, KS_PLUGIN_EXCHANGE, i, vc->name);
+        if (vc->rl_requests > 0) {
+            v->rl_limit = (uint32_t)vc->rl_requests;
+            v->rl_window_ns = vc->rl_window_ms * 1000000LL;
+            v->rl_t = calloc(v->rl_limit, sizeof(*v->rl_t));
+            v->rl_w = calloc(v->rl_limit, sizeof(*v->rl_w));
+            if (!v->rl_t || !v->rl_w) {
+                snprintf(err, err_len, "out of memory");
+                return -1;
+            }
+        }
+        v->rng = 0x5eed0000u + (uint64_t)i;
         char *vcfg = venue_config_with_data(eng, vc);
         int orc = v->ops->open(ks_hostapi_table(), &v->host, vc->name,
                                vcfg ? vcfg : vc->config_json, &v->self, perr, sizeof(perr));
@@ -2485,6 +2759,7 @@ void ks_engine_free(ks_engine_t *eng)
     free(eng->risk);
     for (int i = 0; i < eng->n_venues; i++) {
         ks_venue_t *v = &eng->venues[i];
+        rl_free(eng, v);
         if (v->open)
             v->ops->close(v->self);
         ks_host_release(&v->host);

@@ -35,6 +35,21 @@ struct ks_host {
     bool closing;
 };
 
+/* A request waiting for rate-limit tokens. */
+typedef struct ks_vreq {
+    struct ks_vreq *next;
+    int kind; /* KS_REQ_PLACE, KS_REQ_CANCEL, KS_REQ_AMEND */
+    uint32_t weight;
+    union {
+        ks_order_cmd_t place;
+        ks_cancel_cmd_t cancel;
+        ks_amend_cmd_t amend;
+    } u;
+} ks_vreq_t;
+
+/* Priorities of the send queue: reduce/close first, then cancels, then new entries. */
+enum { KS_PRIO_REDUCE = 0, KS_PRIO_CANCEL = 1, KS_PRIO_NEW = 2, KS_PRIO_N = 3 };
+
 typedef struct ks_venue {
     uint32_t id;
     char name[KS_NAME_LEN];
@@ -44,6 +59,21 @@ typedef struct ks_venue {
     struct ks_host host;
     bool open, up;
     ks_strmap_t balances; /* "wallet\x1fasset" -> ks_balance_t* */
+    /* rate limiting: a sliding-window log of the request weight sent, so no window of
+     * rl_window_ns ever holds more than rl_limit */
+    uint32_t rl_limit;
+    int64_t rl_window_ns;
+    int64_t *rl_t;     /* ring of send times */
+    uint32_t *rl_w;    /* and weights */
+    uint32_t rl_head, rl_n, rl_used;
+    ks_vreq_t *q_head[KS_PRIO_N], *q_tail[KS_PRIO_N];
+    uint32_t n_queued;
+    uint64_t rl_timer;
+    int64_t pause_new_until_ns; /* after a 429/418 or venue rate-limit code */
+    int backoff_level;
+    int64_t last_throttle_ns;
+    uint64_t rng;
+    uint64_t sent, throttles;
 } ks_venue_t;
 
 typedef struct ks_riskmod {
@@ -126,9 +156,12 @@ int ks_engine_cancel(ks_engine_t *eng, int strat, const char *cloid, char *err, 
 int ks_engine_check(ks_engine_t *eng, int strat, ks_order_intent_t *in, char *err,
                     size_t err_len);
 /* Sends an order for the host's own machinery (leg groups, flattening): rounding and
- * minimums, the risk chain only when risk is true, then write-ahead and send. */
-int ks_engine_send(ks_engine_t *eng, int strat, ks_order_intent_t *in, bool risk, char *cloid,
-                   char *err, size_t err_len);
+ * minimums, the risk chain only with KS_SEND_RISK, then write-ahead and send.
+ * KS_SEND_CLOSING queues it with reduce/close priority (it reduces exposure even where
+ * the venue has no reduce-only flag, e.g. a spot leg being unwound). */
+enum { KS_SEND_RISK = 1u << 0, KS_SEND_CLOSING = 1u << 1 };
+int ks_engine_send(ks_engine_t *eng, int strat, ks_order_intent_t *in, unsigned flags,
+                   char *cloid, char *err, size_t err_len);
 
 /* Leg groups (legs.h). */
 struct ks_legs *ks_engine_legs(ks_engine_t *eng);
@@ -178,6 +211,8 @@ int ks_engine_emit(ks_engine_t *eng, struct ks_host *h, const ks_event_t *ev);
 int ks_engine_instrument_upsert(ks_engine_t *eng, struct ks_host *h, const ks_instrument_t *in,
                                 int32_t *id);
 int ks_engine_action(ks_engine_t *eng, struct ks_host *h, const ks_action_t *act);
+void ks_engine_ratelimit_feedback(ks_engine_t *eng, struct ks_host *h,
+                                  const ks_ratelimit_info_t *info);
 ks_http_t *ks_engine_http(ks_engine_t *eng);
 ks_wsctx_t *ks_engine_ws(ks_engine_t *eng);
 

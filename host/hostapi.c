@@ -212,9 +212,8 @@ static int h_kv_set(ks_host_t *h, const char *key, const void *val, size_t len)
 
 static void h_ratelimit_feedback(ks_host_t *h, const ks_ratelimit_info_t *info)
 {
-    if (info && (info->http_status == 429 || info->http_status == 418 || info->venue_code))
-        ks_log_warn(h->component, "rate limited (http %d, code %d)", info->http_status,
-                    info->venue_code);
+    if (info && h->kind == KS_PLUGIN_EXCHANGE)
+        ks_engine_ratelimit_feedback(h->eng, h, info);
 }
 
 static int h_request_action(ks_host_t *h, const ks_action_t *act)

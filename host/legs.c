@@ -188,7 +188,8 @@ static bool send_leg(ks_legs_t *lg, ks_hedge_t *h, int li, bool open, ks_dec_t q
     in.tif = KS_TIF_IOC;
     in.reduce_only = !open && r->spec.kind == KS_KIND_PERP;
     in.qty = qty;
-    if (ks_engine_send(lg->eng, h->strat, &in, false, cloid, err, sizeof(err)) != KS_OK) {
+    if (ks_engine_send(lg->eng, h->strat, &in, open ? 0 : KS_SEND_CLOSING, cloid, err,
+                       sizeof(err)) != KS_OK) {
         ks_log_warn("legs", "%s leg %s (%s): order not sent: %s", h->id, r->symbol, why, err);
         snprintf(h->fail_reason, sizeof(h->fail_reason), "%.40s: %.110s", r->symbol, err);
         return false;

@@ -1,0 +1,223 @@
+/* A test venue plugin that records every request it receives, with the host time, to a
+ * file: rate-limit and priority tests read the record back. Two instruments, TST/USDT
+ * (spot) and TST/USDT:USDT (perp), quoted every 100 ms at 99.9 / 100.1. Orders rest
+ * (ACKED) unless "fill": true, then fill at once at 100. Scripted faults for leg-group
+ * tests: "reject_spot": true rejects every spot order; "reject_spot_after": N rejects spot
+ * orders after the first N; "partial_spot": true fills spot orders half (then cancels). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <kestrel/kestrel.h>
+
+typedef struct rv {
+    const ks_host_api_t *api;
+    ks_host_t *host;
+    FILE *log;
+    bool fill, reject_spot, partial_spot;
+    int reject_spot_after, spot_orders;
+    int32_t inst, spot;
+    uint64_t timer;
+    uint64_t seq;
+} rv_t;
+
+static int rv_open(const ks_host_api_t *api, ks_host_t *host, const char *venue, const char *cfg,
+                   void **self, char *err, size_t err_len)
+{
+    rv_t *v = calloc(1, sizeof(*v));
+    char path[512] = "";
+    const char *p = strstr(cfg, "\"log\":\"");
+    if (!v)
+        return KS_ENOMEM;
+    if (p) {
+        p += 7;
+        size_t n = strcspn(p, "\"");
+        if (n >= sizeof(path))
+            n = sizeof(path) - 1;
+        memcpy(path, p, n);
+        path[n] = '\0';
+    }
+    v->fill = strstr(cfg, "\"fill\":true") != NULL;
+    v->reject_spot = strstr(cfg, "\"reject_spot\":true") != NULL;
+    v->partial_spot = strstr(cfg, "\"partial_spot\":true") != NULL;
+    v->reject_spot_after = -1;
+    const char *ra = strstr(cfg, "\"reject_spot_after\":");
+    if (ra)
+        v->reject_spot_after = atoi(ra + strlen("\"reject_spot_after\":"));
+    v->log = path[0] ? fopen(path, "w") : NULL;
+    if (v->log)
+        setvbuf(v->log, NULL, _IOLBF, 0);
+    if (path[0] && !v->log) {
+        snprintf(err, err_len, "log: cannot open %s", path);
+        free(v);
+        return KS_EINVAL;
+    }
+    v->api = api;
+    v->host = host;
+    *self = v;
+    return KS_OK;
+}
+
+static void rv_close(void *self)
+{
+    rv_t *v = self;
+    if (v->timer)
+        v->api->timer_stop(v->host, v->timer);
+    if (v->log)
+        fclose(v->log);
+    free(v);
+}
+
+static void quote(void *ud)
+{
+    rv_t *v = ud;
+    for (int i = 0; i < 2; i++) {
+        ks_bbo_t b;
+        KS_EVENT_INIT(&b, KS_EV_BBO);
+        b.hdr.inst = i ? v->spot : v->inst;
+        b.hdr.venue_ts = v->api->wall_ns(v->host);
+        b.bid_px = KS_DEC(999, 1);
+        b.ask_px = KS_DEC(1001, 1);
+        b.bid_qty = b.ask_qty = KS_DEC(1000, 0);
+        v->api->emit(v->host, &b.hdr);
+    }
+}
+
+static int rv_start(void *self)
+{
+    rv_t *v = self;
+    ks_instrument_t in;
+    KS_INIT(&in);
+    in.kind = KS_KIND_PERP;
+    in.symbol = "TST/USDT:USDT";
+    in.venue_symbol = "TSTUSDT";
+    in.base = "TST";
+    in.quote = "USDT";
+    in.settle = "USDT";
+    in.tick_size = KS_DEC(1, 1);
+    in.lot_size = KS_DEC(1, 0);
+    in.min_qty = KS_DEC(1, 0);
+    in.max_leverage = 10;
+    in.funding_interval_h = 8;
+    in.flags = KS_INST_TRADING;
+    v->api->instrument_upsert(v->host, &in, &v->inst);
+    in.kind = KS_KIND_SPOT;
+    in.symbol = "TST/USDT";
+    in.settle = NULL;
+    in.max_leverage = 1;
+    in.funding_interval_h = 0;
+    v->api->instrument_upsert(v->host, &in, &v->spot);
+    quote(v);
+    v->timer = v->api->timer_start(v->host, 100000000, 100000000, quote, v);
+    return KS_OK;
+}
+
+static int rv_subscribe(void *self, int32_t inst, uint32_t ch)
+{
+    return KS_OK;
+}
+
+static void order_event(rv_t *v, int32_t inst, const char *cloid, int status, int side,
+                        ks_dec_t qty, ks_dec_t filled)
+{
+    ks_order_update_t u;
+    KS_EVENT_INIT(&u, KS_EV_ORDER);
+    u.hdr.inst = inst;
+    u.hdr.venue_ts = v->api->wall_ns(v->host);
+    ks_strlcpy(u.cloid, cloid, sizeof(u.cloid));
+    u.status = (uint8_t)status;
+    u.side = (int8_t)side;
+    u.qty = qty;
+    u.filled = filled;
+    u.avg_price = KS_DEC(100, 0);
+    v->api->emit(v->host, &u.hdr);
+}
+
+static int rv_place(void *self, const ks_order_cmd_t *c)
+{
+    rv_t *v = self;
+    if (v->log)
+        fprintf(v->log, "%lld place %s %d\n", (long long)v->api->now_ns(v->host), c->cloid,
+                c->reduce_only);
+    if (!v->fill) {
+        order_event(v, c->inst, c->cloid, KS_OS_ACKED, c->side, c->qty, KS_DEC_ZERO);
+        return KS_OK;
+    }
+    bool spot = c->inst == v->spot;
+    if (spot && (v->reject_spot ||
+                 (v->reject_spot_after >= 0 && v->spot_orders >= v->reject_spot_after))) {
+        v->spot_orders++;
+        ks_order_update_t u;
+        KS_EVENT_INIT(&u, KS_EV_ORDER);
+        u.hdr.inst = c->inst;
+        ks_strlcpy(u.cloid, c->cloid, sizeof(u.cloid));
+        u.status = KS_OS_REJECTED;
+        u.reject = KS_REJ_INSUFFICIENT_FUNDS;
+        ks_strlcpy(u.reason, "scripted reject", sizeof(u.reason));
+        v->api->emit(v->host, &u.hdr);
+        return KS_OK;
+    }
+    if (spot)
+        v->spot_orders++;
+    ks_dec_t q = c->qty;
+    if (spot && v->partial_spot) {
+        ks_dec_div(c->qty, KS_DEC(2, 0), 0, KS_ROUND_FLOOR, &q);
+        if (ks_dec_is_zero(q))
+            q = c->qty;
+    }
+    ks_fill_t f;
+    KS_EVENT_INIT(&f, KS_EV_FILL);
+    f.hdr.inst = c->inst;
+    ks_strlcpy(f.cloid, c->cloid, sizeof(f.cloid));
+    snprintf(f.trade_id, sizeof(f.trade_id), "t%llu", (unsigned long long)++v->seq);
+    f.side = c->side;
+    f.px = KS_DEC(100, 0);
+    f.qty = q;
+    ks_strlcpy(f.fee_asset, "USDT", sizeof(f.fee_asset));
+    v->api->emit(v->host, &f.hdr);
+    order_event(v, c->inst, c->cloid, ks_dec_cmp(q, c->qty) == 0 ? KS_OS_FILLED : KS_OS_CANCELED,
+                c->side, c->qty, q);
+    return KS_OK;
+}
+
+static int rv_cancel(void *self, const ks_cancel_cmd_t *c)
+{
+    rv_t *v = self;
+    if (v->log)
+        fprintf(v->log, "%lld cancel %s 0\n", (long long)v->api->now_ns(v->host), c->cloid);
+    order_event(v, c->inst, c->cloid, KS_OS_CANCELED, 0, KS_DEC_ZERO, KS_DEC_ZERO);
+    return KS_OK;
+}
+
+static int rv_cancel_all(void *self, int32_t inst)
+{
+    return KS_OK;
+}
+
+static int rv_fetch(void *self, uint32_t what, int32_t inst, const char *cloid, uint64_t req_id)
+{
+    rv_t *v = self;
+    ks_sync_done_t d;
+    KS_EVENT_INIT(&d, KS_EV_SYNC_DONE);
+    d.req_id = req_id;
+    d.what = (uint8_t)what;
+    d.rc = what == KS_FETCH_ORDER ? KS_ENOENT : KS_OK;
+    v->api->emit(v->host, &d.hdr);
+    return KS_OK;
+}
+
+static const ks_exchange_ops_t ops = {
+    .struct_size = sizeof(ks_exchange_ops_t),
+    .open = rv_open,
+    .close = rv_close,
+    .start = rv_start,
+    .subscribe = rv_subscribe,
+    .place = rv_place,
+    .cancel = rv_cancel,
+    .cancel_all = rv_cancel_all,
+    .fetch = rv_fetch,
+};
+
+static const ks_plugin_desc_t desc =
+    KS_PLUGIN_DESC(KS_PLUGIN_EXCHANGE, "recvenue", "1.0", "records requests (tests)", &ops);
+KS_PLUGIN_DEFINE(desc)

@@ -1,0 +1,336 @@
+/* Engine-level behaviour through the real engine on a virtual clock, against the
+ * recording test venue (engine/recvenue.c): rate limits and priorities, and leg groups
+ * under scripted venue faults. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "config.h"
+#include "engine.h"
+#include "legs.h"
+#include "log.h"
+
+typedef struct fx {
+    char dir[64];
+    char log[128];
+    ks_config_t *cfg;
+    ks_engine_t *eng;
+} fx_t;
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* Builds and starts an engine in backtest mode on the recording venue. */
+static void start(fx_t *f, const char *venue_cfg, const char *rate_limit, const char *lua)
+{
+    char path[256], json[4096], err[1024];
+    strcpy(f->dir, "/tmp/ks_eng_XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    snprintf(f->log, sizeof(f->log), "%s/venue.log", f->dir);
+    snprintf(path, sizeof(path), "%s/s.lua", f->dir);
+    write_file(path, lua);
+    snprintf(json, sizeof(json),
+             "{\"plugin_path\": [\"%s\"], \"state_dir\": \"%s/state\","
+             " \"venues\": {\"v\": {\"plugin\": \"recvenue\", \"config\": {\"log\":\"%s\"%s%s}%s%s}},"
+             " \"strategies\": {\"s\": {\"file\": \"s.lua\", \"venue\": \"v\","
+             " \"symbols\": [\"TST/USDT:USDT\", \"TST/USDT\"], \"capital\": \"1000000\"}}}",
+             KS_TEST_PLUGIN_DIR, f->dir, f->log, venue_cfg[0] ? "," : "", venue_cfg,
+             rate_limit[0] ? ", \"rate_limit\": " : "", rate_limit);
+    f->cfg = ks_config_parse(json, f->dir, err, sizeof(err));
+    if (!f->cfg)
+        fail_msg("config: %s", err);
+    char state[128];
+    snprintf(state, sizeof(state), "%s/state", f->dir);
+    ks_engine_opts_t o = {.cfg = f->cfg, .state_dir = state, .backtest = true,
+                          .start_wall_ns = f->cfg->backtest_start_ns};
+    f->eng = ks_engine_new(&o, err, sizeof(err));
+    if (!f->eng)
+        fail_msg("engine: %s", err);
+    if (ks_engine_start(f->eng, err, sizeof(err)) != 0)
+        fail_msg("start: %s", err);
+}
+
+static void finish(fx_t *f)
+{
+    char cmd[128];
+    ks_engine_free(f->eng);
+    ks_config_free(f->cfg);
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+typedef struct rec {
+    long long t;
+    char kind[16];
+    char cloid[64];
+    int reduce;
+} rec_t;
+
+static int read_log(const char *path, rec_t *out, int cap)
+{
+    FILE *f = fopen(path, "r");
+    int n = 0;
+    assert_non_null(f);
+    while (n < cap && fscanf(f, "%lld %15s %63s %d", &out[n].t, out[n].kind, out[n].cloid,
+                             &out[n].reduce) == 4)
+        n++;
+    fclose(f);
+    return n;
+}
+
+static const char *burst_lua =
+    "local S = {}\n"
+    "function S.on_start(ctx)\n"
+    "  local ids = {}\n"
+    "  for i = 1, 1000 do\n"
+    "    ids[i] = assert(ctx.order{symbol='TST/USDT:USDT', side='buy', qty=1, price=90})\n"
+    "  end\n"
+    "  ctx.state.first = ids[1]\n"
+    "  ctx.state.queued = ids[500]\n"
+    "  assert(ctx.cancel(ids[1]))      -- sent already: a cancel request, priority 1\n"
+    "  assert(ctx.cancel(ids[500]))    -- still queued: withdrawn, never sent\n"
+    "  ctx.state.reduce = assert(ctx.order{symbol='TST/USDT:USDT', side='sell', qty=1,\n"
+    "                                      reduce_only=true})  -- priority 0\n"
+    "end\n"
+    "return S\n";
+
+static void burst_respects_the_window_and_sends_reduce_and_cancel_first(void **state)
+{
+    fx_t f;
+    start(&f, "", "{\"requests\": 10, \"per_s\": 1}", burst_lua);
+    assert_int_equal(ks_engine_run(f.eng, 120LL * 1000000000), 0);
+    static rec_t r[2000];
+    int n = read_log(f.log, r, 2000);
+    /* 1000 orders - 1 withdrawn + 1 reduce + 1 cancel */
+    assert_int_equal(n, 1001);
+    /* No 1-second window ever holds more than 10 requests. */
+    for (int i = 10; i < n; i++)
+        if (r[i].t - r[i - 10].t < 1000000000LL)
+            fail_msg("11 requests within %lld ns (entries %d..%d)", r[i].t - r[i - 10].t, i - 10,
+                     i);
+    /* The first 10 new orders left at once; then the reduce-only order, then the cancel,
+     * before any of the 989 new orders still waiting. */
+    assert_int_equal(r[10].reduce, 1);
+    assert_string_equal(r[10].kind, "place");
+    assert_string_equal(r[11].kind, "cancel");
+    for (int i = 12; i < n; i++)
+        assert_string_equal(r[i].kind, "place");
+    /* The withdrawn order never reached the venue and is cancelled locally. */
+    ks_order_t *q = NULL;
+    size_t it = 0;
+    void *v;
+    int cancelled_unsent = 0;
+    while (ks_strmap_next(&ks_engine_oms(f.eng)->orders, &it, NULL, &v)) {
+        q = v;
+        if (q->rec.status == KS_OS_CANCELED && strstr(q->rec.reason, "before it was sent"))
+            cancelled_unsent++;
+    }
+    assert_int_equal(cancelled_unsent, 1);
+    finish(&f);
+}
+
+static void throttle_pauses_new_orders_but_not_reduce_only(void **state)
+{
+    fx_t f;
+    const char *lua = "local S = {}\n"
+                      "function S.on_start(ctx) ctx.timer('t', 0.5) end\n"
+                      "function S.on_timer(ctx)\n"
+                      "  ctx.order{symbol='TST/USDT:USDT', side='buy', qty=1, price=90}\n"
+                      "  ctx.order{symbol='TST/USDT:USDT', side='sell', qty=1, reduce_only=true}\n"
+                      "end\n"
+                      "return S\n";
+    start(&f, "", "", lua);
+    /* The venue answers 429 before the strategy's timer fires. */
+    ks_venue_t *v = ks_engine_venue(f.eng, 0);
+    ks_ratelimit_info_t info;
+    KS_INIT(&info);
+    info.http_status = 429;
+    info.limit = info.remaining = -1;
+    ks_engine_ratelimit_feedback(f.eng, &v->host, &info);
+    assert_true(v->pause_new_until_ns >= 1000000000LL);
+    assert_int_equal(ks_engine_run(f.eng, 900000000LL), 0);
+    static rec_t r[16];
+    int n = read_log(f.log, r, 16);
+    assert_int_equal(n, 1); /* only the reduce-only order went out during the pause */
+    assert_int_equal(r[0].reduce, 1);
+    /* After the pause (1 s, up to 1.5 s with jitter) the new order follows. */
+    assert_int_equal(ks_engine_run(f.eng, 2000000000LL), 0);
+    n = read_log(f.log, r, 16);
+    assert_int_equal(n, 2);
+    assert_int_equal(r[1].reduce, 0);
+    assert_true(r[1].t >= 1000000000LL && r[1].t <= 1500000001LL);
+    finish(&f);
+}
+
+/* ---- leg groups --------------------------------------------------------------------- */
+
+static const char *hedge_lua =
+    "local S = {}\n"
+    "S.params = {close_after = 0, balance = 'trim'}\n"
+    "function S.on_start(ctx)\n"
+    "  ctx.state.log = {}\n"
+    "  ctx.state.id = assert(ctx.hedge{legs = {\n"
+    "      {symbol='TST/USDT', side='buy', qty=10},\n"
+    "      {symbol='TST/USDT:USDT', side='sell', qty=10}}, balance = ctx.params.balance})\n"
+    "  if ctx.params.close_after > 0 then ctx.timer('close', ctx.params.close_after) end\n"
+    "end\n"
+    "function S.on_timer(ctx) ctx.state.close = {ctx.close_hedge(ctx.state.id)} end\n"
+    "function S.on_hedge(ctx, h)\n"
+    "  table.insert(ctx.state.log, h.state)\n"
+    "  ctx.state.last = h\n"
+    "end\n"
+    "return S\n";
+
+static ks_dec_t pos(fx_t *f, const char *symbol)
+{
+    int32_t inst = ks_engine_find_inst(f->eng, 0, symbol);
+    return ks_oms_total_position(ks_engine_oms(f->eng), inst);
+}
+
+static void assert_pos(fx_t *f, const char *symbol, const char *want)
+{
+    char b[KS_DEC_STRLEN];
+    ks_dec_format(pos(f, symbol), b, sizeof(b));
+    if (strcmp(b, want) != 0)
+        fail_msg("%s: position %s, want %s", symbol, b, want);
+}
+
+static int hedge_state(fx_t *f)
+{
+    int counts[6];
+    ks_legs_counts(ks_engine_legs(f->eng), counts);
+    for (int i = 0; i < 6; i++)
+        if (counts[i])
+            return i;
+    return -1;
+}
+
+static void run_hedge(fx_t *f, const char *venue_cfg, const char *params)
+{
+    char lua[2048];
+    snprintf(lua, sizeof(lua), "%s", hedge_lua);
+    if (params[0]) {
+        /* params override through the defaults table */
+        char *p = strstr(lua, "S.params = {close_after = 0, balance = 'trim'}");
+        assert_non_null(p);
+        char tail[2048];
+        snprintf(tail, sizeof(tail), "%s", p + strlen("S.params = {close_after = 0, balance = 'trim'}"));
+        snprintf(p, sizeof(lua) - (size_t)(p - lua), "S.params = {%s}%s", params, tail);
+    }
+    start(f, venue_cfg, "", lua);
+    assert_int_equal(ks_engine_run(f->eng, 30LL * 1000000000), 0);
+}
+
+static void both_legs_fill_and_the_hedge_is_active(void **state)
+{
+    fx_t f;
+    run_hedge(&f, "\"fill\":true", "");
+    assert_int_equal(hedge_state(&f), KS_HEDGE_ACTIVE);
+    assert_pos(&f, "TST/USDT", "10");
+    assert_pos(&f, "TST/USDT:USDT", "-10");
+    finish(&f);
+}
+
+static void a_rejected_leg_unwinds_the_filled_one_and_fails(void **state)
+{
+    fx_t f;
+    run_hedge(&f, "\"fill\":true,\"reject_spot\":true", "");
+    assert_int_equal(hedge_state(&f), KS_HEDGE_FAILED);
+    assert_pos(&f, "TST/USDT", "0");
+    assert_pos(&f, "TST/USDT:USDT", "0"); /* the perp leg was unwound */
+    finish(&f);
+}
+
+static void a_partial_leg_trims_the_other_to_match(void **state)
+{
+    fx_t f;
+    run_hedge(&f, "\"fill\":true,\"partial_spot\":true", "");
+    assert_int_equal(hedge_state(&f), KS_HEDGE_ACTIVE);
+    assert_pos(&f, "TST/USDT", "5");
+    assert_pos(&f, "TST/USDT:USDT", "-5");
+    finish(&f);
+}
+
+static void top_up_buys_the_missing_part_before_trimming(void **state)
+{
+    fx_t f;
+    run_hedge(&f, "\"fill\":true,\"partial_spot\":true",
+              "close_after = 0, balance = 'top_up'");
+    assert_int_equal(hedge_state(&f), KS_HEDGE_ACTIVE);
+    /* 5 filled, top-up of 5 filled 2, then the perp is trimmed to 7 */
+    assert_pos(&f, "TST/USDT", "7");
+    assert_pos(&f, "TST/USDT:USDT", "-7");
+    finish(&f);
+}
+
+static void a_close_failing_on_one_leg_restores_the_hedge(void **state)
+{
+    fx_t f;
+    /* the opening spot order is accepted, the closing one is rejected */
+    run_hedge(&f, "\"fill\":true,\"reject_spot_after\":1", "close_after = 5, balance = 'trim'");
+    assert_int_equal(hedge_state(&f), KS_HEDGE_ACTIVE);
+    assert_pos(&f, "TST/USDT", "10");
+    assert_pos(&f, "TST/USDT:USDT", "-10"); /* closed, then re-opened: never naked */
+    /* the journal has OPENING->ACTIVE, ACTIVE->CLOSING, CLOSING->ACTIVE with the reason */
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    char path[128];
+    snprintf(path, sizeof(path), "%s/state/kestrel.db", f.dir);
+    ks_store_flush(ks_engine_store(f.eng));
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT detail FROM events WHERE kind = "
+                                            "'hedge.transition' ORDER BY id", -1, &st, NULL),
+                     SQLITE_OK);
+    int n = 0;
+    const char *want[] = {"\"to\":\"active\"", "\"to\":\"closing\"", "hedge restored"};
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        const char *d = (const char *)sqlite3_column_text(st, 0);
+        if (n < 3 && !strstr(d, want[n]))
+            fail_msg("transition %d: %s lacks %s", n, d, want[n]);
+        n++;
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    assert_int_equal(n, 3);
+    finish(&f);
+}
+
+static void a_successful_close_leaves_both_legs_flat(void **state)
+{
+    fx_t f;
+    run_hedge(&f, "\"fill\":true", "close_after = 5, balance = 'trim'");
+    assert_int_equal(hedge_state(&f), KS_HEDGE_CLOSED);
+    assert_pos(&f, "TST/USDT", "0");
+    assert_pos(&f, "TST/USDT:USDT", "0");
+    finish(&f);
+}
+
+int main(void)
+{
+    ks_log_setup(stderr, KS_LOG_WARN, KS_LOGF_TEXT);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(burst_respects_the_window_and_sends_reduce_and_cancel_first),
+        cmocka_unit_test(throttle_pauses_new_orders_but_not_reduce_only),
+        cmocka_unit_test(both_legs_fill_and_the_hedge_is_active),
+        cmocka_unit_test(a_rejected_leg_unwinds_the_filled_one_and_fails),
+        cmocka_unit_test(a_partial_leg_trims_the_other_to_match),
+        cmocka_unit_test(top_up_buys_the_missing_part_before_trimming),
+        cmocka_unit_test(a_close_failing_on_one_leg_restores_the_hedge),
+        cmocka_unit_test(a_successful_close_leaves_both_legs_flat),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
