@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <math.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -138,6 +139,8 @@ struct ks_engine {
     bool deadman_running;
     _Atomic bool deadman_stop;
     char kill_path[1100];
+    /* ctx.record sinks: "<strategy>.<name>" -> record_file_t* */
+    ks_strmap_t records;
     /* live operation */
     ks_watch_t *watch;
     ks_ctl_t *ctl;
@@ -1845,6 +1848,10 @@ int ks_engine_reload_config(ks_engine_t *eng, char *err, size_t err_len)
 {
     char e[1024];
     const ks_config_t *old = eng->cfg;
+    if (!old->path) {
+        snprintf(err, err_len, "the config was not read from a file; nothing to re-read");
+        return KS_ESTATE;
+    }
     ks_config_t *ncfg = ks_config_load(old->path, e, sizeof(e));
     if (!ncfg)
         goto reject;
@@ -1952,6 +1959,128 @@ reject:
     }
     snprintf(err, err_len, "%s", e);
     return KS_EINVAL;
+}
+
+/* ---- ctx.record ---------------------------------------------------------------------- */
+
+typedef struct record_file {
+    FILE *f;
+    char **cols;
+    int n_cols;
+} record_file_t;
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void csv_value(FILE *f, const cJSON *v)
+{
+    if (!v || cJSON_IsNull(v))
+        return;
+    if (cJSON_IsNumber(v)) {
+        char buf[40];
+        if (v->valuedouble == (double)(int64_t)v->valuedouble && fabs(v->valuedouble) < 1e15) {
+            fprintf(f, "%lld", (long long)v->valuedouble);
+            return;
+        }
+        for (int prec = 1; prec <= 17; prec++) {
+            snprintf(buf, sizeof(buf), "%.*g", prec, v->valuedouble);
+            if (strtod(buf, NULL) == v->valuedouble)
+                break;
+        }
+        fputs(buf, f);
+    } else if (cJSON_IsBool(v)) {
+        fputs(cJSON_IsTrue(v) ? "true" : "false", f);
+    } else if (cJSON_IsString(v)) {
+        const char *s = v->valuestring;
+        if (!strpbrk(s, ",\"\n\r")) {
+            fputs(s, f);
+            return;
+        }
+        fputc('"', f);
+        for (; *s; s++) {
+            if (*s == '"')
+                fputc('"', f);
+            fputc(*s, f);
+        }
+        fputc('"', f);
+    }
+}
+
+int ks_engine_record(ks_engine_t *eng, int strat, const char *name, const char *row_json,
+                     char *err, size_t err_len)
+{
+    const char *sname = strat >= 0 ? ks_strategy_name(eng->strats[strat]) : "host";
+    char key[KS_NAME_LEN * 2 + 2];
+    void *v;
+    snprintf(key, sizeof(key), "%s.%s", sname, name);
+    cJSON *row = cJSON_Parse(row_json);
+    if (!cJSON_IsObject(row)) {
+        cJSON_Delete(row);
+        return refuse(err, err_len, "a record row must be a table of named values");
+    }
+    record_file_t *rf = NULL;
+    if (ks_strmap_get(&eng->records, key, &v)) {
+        rf = v;
+    } else if (!eng->check_only) {
+        char dir[1200], path[1400];
+        snprintf(dir, sizeof(dir), "%s/records", eng->state_dir);
+        mkdir_p(dir);
+        snprintf(path, sizeof(path), "%s/%s.csv", dir, key);
+        rf = calloc(1, sizeof(*rf));
+        bool fresh = access(path, F_OK) != 0 || eng->backtest;
+        if (rf)
+            rf->f = fopen(path, eng->backtest ? "w" : "a");
+        if (!rf || !rf->f) {
+            free(rf);
+            cJSON_Delete(row);
+            return refuse(err, err_len, "%s: cannot write: %s", path, strerror(errno));
+        }
+        for (const cJSON *c = row->child; c; c = c->next)
+            rf->n_cols++;
+        rf->cols = calloc((size_t)(rf->n_cols ? rf->n_cols : 1), sizeof(char *));
+        int i = 0;
+        for (const cJSON *c = row->child; c; c = c->next)
+            rf->cols[i++] = strdup(c->string);
+        qsort(rf->cols, (size_t)rf->n_cols, sizeof(char *), cmp_str);
+        if (fresh) {
+            for (i = 0; i < rf->n_cols; i++)
+                fprintf(rf->f, "%s%s", i ? "," : "", rf->cols[i]);
+            fputc('\n', rf->f);
+        }
+        ks_strmap_put(&eng->records, key, rf);
+    }
+    if (rf) {
+        for (int i = 0; i < rf->n_cols; i++) {
+            if (i)
+                fputc(',', rf->f);
+            csv_value(rf->f, cJSON_GetObjectItemCaseSensitive(row, rf->cols[i]));
+        }
+        fputc('\n', rf->f);
+        if (!eng->backtest)
+            fflush(rf->f);
+    }
+    char kind[KS_NAME_LEN + 8];
+    snprintf(kind, sizeof(kind), "record.%s", name);
+    ks_engine_journal(eng, kind, sname, row_json);
+    cJSON_Delete(row);
+    return KS_OK;
+}
+
+static void records_free(ks_engine_t *eng)
+{
+    size_t it = 0;
+    void *v;
+    while (ks_strmap_next(&eng->records, &it, NULL, &v)) {
+        record_file_t *rf = v;
+        fclose(rf->f);
+        for (int i = 0; i < rf->n_cols; i++)
+            free(rf->cols[i]);
+        free(rf->cols);
+        free(rf);
+    }
+    ks_strmap_free(&eng->records);
 }
 
 /* ---- the kill switch -------------------------------------------------------------------- */
@@ -2267,7 +2396,8 @@ static void start_live_ops(ks_engine_t *eng)
         struct stat sb;
         if (stat(lib, &sb) == 0 && S_ISDIR(sb.st_mode))
             ks_watch_dir(eng->watch, lib, ".lua", on_lib_file, eng);
-        ks_watch_file(eng->watch, eng->cfg->path, on_config_file, eng);
+        if (eng->cfg->path)
+            ks_watch_file(eng->watch, eng->cfg->path, on_config_file, eng);
     }
     snprintf(path, sizeof(path), "%s/kestrel.sock", eng->state_dir);
     eng->ctl = ks_ctl_start(eng->loop, path, ctl_handler, eng, err, sizeof(err));
@@ -2771,6 +2901,7 @@ void ks_engine_free(ks_engine_t *eng)
     }
     free(eng->venues);
     ks_legs_free(eng->legs);
+    records_free(eng);
     ks_strmap_free(&eng->recon_seen);
     ks_u64map_free(&eng->recon_queries);
     free(eng->recon_vpos);

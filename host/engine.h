@@ -195,6 +195,12 @@ const ks_balance_t *ks_engine_balance(ks_engine_t *eng, uint32_t venue, int wall
 /* A strategy was (re-)enabled: resubscribes its symbols. */
 void ks_engine_strategy_enabled(ks_engine_t *eng, int strat);
 
+/* ctx.record: appends one row (a flat JSON object) to DIR/records/<strategy>.<name>.csv
+ * (the first row's keys, sorted, are the header) and journals it as event
+ * "record.<name>". */
+int ks_engine_record(ks_engine_t *eng, int strat, const char *name, const char *row_json,
+                     char *err, size_t err_len);
+
 /* Records an event in the store journal and the log. */
 void ks_engine_journal(ks_engine_t *eng, const char *kind, const char *subject,
                        const char *detail_json);

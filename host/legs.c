@@ -110,6 +110,7 @@ static void persist(ks_legs_t *lg, ks_hedge_t *h, bool commit)
         cJSON_AddStringToObject(o, "side", ks_side_name(l->side));
         add_dec(o, "target", l->target);
         add_dec(o, "pos", l->pos);
+        add_dec(o, "goal", l->goal);
         add_dec(o, "open_qty", l->open_qty);
         add_dec(o, "open_notional", l->open_notional);
         cJSON_AddStringToObject(o, "working", l->working);
@@ -365,11 +366,25 @@ static void step_opening(ks_legs_t *lg, ks_hedge_t *h)
                    h->fail_reason[0] ? h->fail_reason : "partial");
 }
 
+static bool at_goal(ks_legs_t *lg, const ks_hedge_t *h)
+{
+    for (int i = 0; i < h->n_legs; i++)
+        if (!within_lot(lg, &h->legs[i], h->legs[i].pos, h->legs[i].goal))
+            return false;
+    return true;
+}
+
 static void step_closing(ks_legs_t *lg, ks_hedge_t *h)
 {
-    if (all_flat(lg, h)) {
+    if (at_goal(lg, h)) {
         h->restoring = false;
-        transition(lg, h, KS_HEDGE_CLOSED, "all legs closed");
+        if (all_flat(lg, h)) {
+            transition(lg, h, KS_HEDGE_CLOSED, "all legs closed");
+        } else {
+            for (int i = 0; i < h->n_legs; i++)
+                h->legs[i].target = h->legs[i].pos;
+            transition(lg, h, KS_HEDGE_ACTIVE, "reduced");
+        }
         return;
     }
     int lead = extreme_leg(h, true);
@@ -385,9 +400,13 @@ static void step_closing(ks_legs_t *lg, ks_hedge_t *h)
         if (h->attempts < MAX_QUICK_ATTEMPTS) {
             h->attempts++;
             int sent = 0;
-            for (int i = 0; i < h->n_legs; i++)
-                if (!within_lot(lg, &h->legs[i], h->legs[i].pos, KS_DEC_ZERO))
-                    sent += send_leg(lg, h, i, false, h->legs[i].pos, "close again");
+            for (int i = 0; i < h->n_legs; i++) {
+                ks_dec_t rest;
+                ks_dec_sub(h->legs[i].pos, h->legs[i].goal, &rest);
+                if (!within_lot(lg, &h->legs[i], h->legs[i].pos, h->legs[i].goal) &&
+                    ks_dec_sign(rest) > 0)
+                    sent += send_leg(lg, h, i, false, rest, "close again");
+            }
             persist(lg, h, false);
             if (sent)
                 return;
@@ -573,7 +592,8 @@ int ks_legs_open(ks_legs_t *lg, const ks_hedge_spec_t *spec, ks_hedge_t **out, c
     return KS_OK;
 }
 
-int ks_legs_close(ks_legs_t *lg, int strat, const char *id, char *err, size_t err_len)
+int ks_legs_close(ks_legs_t *lg, int strat, const char *id, ks_dec_t fraction, char *err,
+                  size_t err_len)
 {
     ks_hedge_t *h = ks_legs_find(lg, id);
     if (!h || (strat != -2 && h->strat != strat)) {
@@ -589,11 +609,28 @@ int ks_legs_close(ks_legs_t *lg, int strat, const char *id, char *err, size_t er
         snprintf(err, err_len, "hedge %s is being balanced; try again", id);
         return KS_EAGAIN;
     }
+    bool full = ks_dec_sign(fraction) <= 0 || ks_dec_cmp(fraction, KS_DEC(1, 0)) >= 0;
     h->fail_reason[0] = '\0';
-    transition(lg, h, KS_HEDGE_CLOSING, "close requested");
-    for (int i = 0; i < h->n_legs; i++)
-        if (!within_lot(lg, &h->legs[i], h->legs[i].pos, KS_DEC_ZERO))
-            send_leg(lg, h, i, false, h->legs[i].pos, "close");
+    for (int i = 0; i < h->n_legs; i++) {
+        ks_leg_t *l = &h->legs[i];
+        l->goal = KS_DEC_ZERO;
+        if (!full) {
+            /* keep pos * (1 - fraction), on the lot grid, rounded toward keeping less */
+            ks_dec_t keep, one_minus, lot = inst_of(lg, l)->spec.lot_size;
+            ks_dec_sub(KS_DEC(1, 0), fraction, &one_minus);
+            if (ks_dec_mul_round(l->pos, one_minus, 12, KS_ROUND_FLOOR, &keep) == KS_OK)
+                l->goal = keep;
+            if (lot.mant > 0)
+                ks_dec_quantize(l->goal, lot, KS_ROUND_FLOOR, &l->goal);
+        }
+    }
+    transition(lg, h, KS_HEDGE_CLOSING, full ? "close requested" : "reduce requested");
+    for (int i = 0; i < h->n_legs; i++) {
+        ks_dec_t q;
+        ks_dec_sub(h->legs[i].pos, h->legs[i].goal, &q);
+        if (!within_lot(lg, &h->legs[i], h->legs[i].pos, h->legs[i].goal) && ks_dec_sign(q) > 0)
+            send_leg(lg, h, i, false, q, full ? "close" : "reduce");
+    }
     persist(lg, h, false);
     step(lg, h);
     return KS_OK;
@@ -737,6 +774,7 @@ static void load_group(void *ud, const char *id, const char *strategy, int state
                                                                                    : KS_SIDE_BUY;
         leg->target = json_dec(l, "target");
         leg->pos = json_dec(l, "pos");
+        leg->goal = json_dec(l, "goal");
         leg->open_qty = json_dec(l, "open_qty");
         leg->open_notional = json_dec(l, "open_notional");
         v = cJSON_GetObjectItemCaseSensitive(l, "working");

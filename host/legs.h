@@ -41,6 +41,7 @@ typedef struct ks_leg {
     int8_t side;     /* the opening side */
     ks_dec_t target; /* quantity asked for, on the lot grid */
     ks_dec_t pos;    /* net quantity this leg holds, in the opening direction */
+    ks_dec_t goal;   /* CLOSING: the quantity to keep (zero for a full close) */
     ks_dec_t open_qty, open_notional; /* opening fills, for the average price */
     char working[KS_CLOID_LEN];       /* the leg's order in flight, "" when none */
     char orders[KS_LEG_MAX_ORDERS][KS_CLOID_LEN]; /* every order sent for this leg */
@@ -93,7 +94,10 @@ ks_engine_t *ks_legs_engine(ks_legs_t *lg);
  * minimum size) send nothing and return < 0 with a reason in err. */
 int ks_legs_open(ks_legs_t *lg, const ks_hedge_spec_t *spec, ks_hedge_t **out, char *err,
                  size_t err_len);
-int ks_legs_close(ks_legs_t *lg, int strat, const char *id, char *err, size_t err_len);
+/* Closes (fraction 1) or reduces (0 < fraction < 1: every leg by that share of its
+ * position, then ACTIVE again with the smaller size) an active group. */
+int ks_legs_close(ks_legs_t *lg, int strat, const char *id, ks_dec_t fraction, char *err,
+                  size_t err_len);
 ks_hedge_t *ks_legs_find(ks_legs_t *lg, const char *id);
 /* Calls cb for each group of strat (-2: all), including finished ones when all. */
 void ks_legs_foreach(ks_legs_t *lg, int strat, bool all, void (*cb)(void *ud, ks_hedge_t *h),

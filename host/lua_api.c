@@ -11,6 +11,7 @@
 
 #include "engine.h"
 #include "legs.h"
+#include "lua_json.h"
 #include "log.h"
 #include "lua_runtime.h"
 
@@ -757,6 +758,45 @@ void ks_lua_api_push_transfer(lua_State *L, const ks_transfer_result_t *r)
         set_str(L, "reason", r->detail);
 }
 
+static int ctx_record(lua_State *L)
+{
+    ks_strategy_t *st = strat(L, PH_RUNNING, "record");
+    const char *name = luaL_checkstring(L, 1);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    size_t n = strlen(name);
+    if (n == 0 || n > 32)
+        return luaL_error(L, "ctx.record: name must be 1..32 characters");
+    for (const char *p = name; *p; p++)
+        if (!(*p == '_' || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9')))
+            return luaL_error(L, "ctx.record: name must match [a-z0-9_]+");
+    /* A row is flat: named scalars. */
+    lua_pushnil(L);
+    while (lua_next(L, 2)) {
+        int t = lua_type(L, -1);
+        if (lua_type(L, -2) != LUA_TSTRING ||
+            !(t == LUA_TNUMBER || t == LUA_TSTRING || t == LUA_TBOOLEAN))
+            return luaL_error(L, "ctx.record: a row maps names to numbers, strings or booleans");
+        lua_pop(L, 1);
+    }
+    char *json = NULL, err[KS_REASON_LEN];
+    if (ks_lua_to_json(L, 2, "row", &json, err, sizeof(err)) != 0)
+        return luaL_error(L, "ctx.record: %s", err);
+    if (strlen(json) > 8192) {
+        free(json);
+        return luaL_error(L, "ctx.record: row larger than 8 KiB");
+    }
+    int rc = ks_engine_record(ks_strategy_engine(st), ks_strategy_index(st), name, json, err,
+                              sizeof(err));
+    free(json);
+    if (rc != KS_OK) {
+        lua_pushnil(L);
+        lua_pushstring(L, err);
+        return 2;
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
 void ks_lua_api_push_hedge(lua_State *L, const ks_hedge_t *h)
 {
     ks_engine_t *eng = ks_legs_engine(h->owner);
@@ -890,8 +930,12 @@ static int ctx_close_hedge(lua_State *L)
 {
     ks_strategy_t *st = strat(L, PH_START | PH_EVENT | PH_STOP | PH_RELOAD, "close_hedge");
     char err[KS_REASON_LEN];
+    double fr = luaL_optnumber(L, 2, 1);
+    ks_dec_t fraction;
+    if (!(fr > 0) || fr > 1 || ks_dec_from_double(fr, 8, KS_ROUND_HALF_EVEN, &fraction) != KS_OK)
+        return luaL_error(L, "ctx.close_hedge: fraction must be in (0, 1]");
     if (ks_legs_close(ks_engine_legs(ks_strategy_engine(st)), ks_strategy_index(st),
-                      luaL_checkstring(L, 1), err, sizeof(err)) != KS_OK) {
+                      luaL_checkstring(L, 1), fraction, err, sizeof(err)) != KS_OK) {
         lua_pushnil(L);
         lua_pushstring(L, err);
         return 2;
@@ -958,6 +1002,7 @@ static const luaL_Reg ctx_funcs[] = {
     {"close_hedge", ctx_close_hedge},
     {"get_hedge", ctx_get_hedge},
     {"hedges", ctx_hedges},
+    {"record", ctx_record},
     {NULL, NULL},
 };
 

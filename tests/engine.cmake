@@ -8,3 +8,7 @@ target_compile_definitions(test_engine PRIVATE
                            KS_TEST_PLUGIN_DIR="${CMAKE_CURRENT_BINARY_DIR}/engine-plugins")
 add_dependencies(test_engine recvenue sim)
 ks_script_test(killswitch engine/killswitch.sh)
+ks_test(test_reload SOURCES engine/test_reload.c LIBS kestrel_core TIMEOUT 120)
+target_compile_definitions(test_reload PRIVATE
+                           KS_TEST_PLUGIN_DIR="${CMAKE_CURRENT_BINARY_DIR}/engine-plugins")
+add_dependencies(test_reload recvenue)

@@ -280,12 +280,14 @@ function ctx.open_orders(symbol) end
 ---@return string? err
 function ctx.hedge(spec) end
 
----Closes an active leg group (both legs reduce-only at market; a leg that fails to
----close restores the hedge rather than leaving one side open).
+---Closes an active leg group (every leg reduce-only at market; a leg that fails to
+---close restores the hedge rather than leaving one side open). With a fraction below 1
+---every leg is reduced by that share of its position and the group stays active.
 ---@param id string
+---@param fraction? number share to close, (0, 1], default 1
 ---@return boolean|nil ok
 ---@return string? err
-function ctx.close_hedge(id) end
+function ctx.close_hedge(id, fraction) end
 
 ---One leg group of this strategy, or nil.
 ---@param id string
@@ -330,6 +332,16 @@ function ctx.equity() end
 ---@return string|nil id
 ---@return string? err
 function ctx.transfer(spec) end
+
+---Appends a row to the strategy's record `name`: a CSV file
+---<state_dir>/records/<strategy>.<name>.csv (the first row's keys, sorted, make the
+---header) and an event in the store journal ("record.<name>"). For signals,
+---opportunities and statistics a quant wants to read later.
+---@param name string [a-z0-9_]+, at most 32 characters
+---@param row table<string, number|string|boolean>
+---@return boolean|nil ok
+---@return string? err
+function ctx.record(name, row) end
 
 ---Arms a named timer: on_timer(ctx, name) after `after` seconds, then every `every`
 ---seconds when given. Re-arming a name replaces it. Timers survive hot reload.

@@ -15,6 +15,8 @@ typedef struct rv {
     ks_host_t *host;
     FILE *log;
     bool fill, reject_spot, partial_spot;
+    int firehose;      /* BBO events per millisecond, numbered in bid_qty */
+    uint64_t fh_seq, fh_timer;
     int reject_spot_after, spot_orders;
     int32_t inst, spot;
     uint64_t timer;
@@ -41,6 +43,9 @@ static int rv_open(const ks_host_api_t *api, ks_host_t *host, const char *venue,
     v->reject_spot = strstr(cfg, "\"reject_spot\":true") != NULL;
     v->partial_spot = strstr(cfg, "\"partial_spot\":true") != NULL;
     v->reject_spot_after = -1;
+    const char *fh = strstr(cfg, "\"firehose\":");
+    if (fh)
+        v->firehose = atoi(fh + strlen("\"firehose\":"));
     const char *ra = strstr(cfg, "\"reject_spot_after\":");
     if (ra)
         v->reject_spot_after = atoi(ra + strlen("\"reject_spot_after\":"));
@@ -63,6 +68,8 @@ static void rv_close(void *self)
     rv_t *v = self;
     if (v->timer)
         v->api->timer_stop(v->host, v->timer);
+    if (v->fh_timer)
+        v->api->timer_stop(v->host, v->fh_timer);
     if (v->log)
         fclose(v->log);
     free(v);
@@ -81,6 +88,26 @@ static void quote(void *ud)
         b.bid_qty = b.ask_qty = KS_DEC(1000, 0);
         v->api->emit(v->host, &b.hdr);
     }
+}
+
+/* Firehose: N numbered BBO events every millisecond. */
+static void firehose(void *ud)
+{
+    rv_t *v = ud;
+    for (int i = 0; i < v->firehose; i++) {
+        ks_bbo_t b;
+        KS_EVENT_INIT(&b, KS_EV_BBO);
+        b.hdr.inst = v->inst;
+        b.hdr.venue_ts = v->api->wall_ns(v->host);
+        b.bid_px = KS_DEC(999, 1);
+        b.ask_px = KS_DEC(1001, 1);
+        b.bid_qty = ks_dec_from_int((int64_t)++v->fh_seq);
+        b.ask_qty = KS_DEC(1, 0);
+        v->api->emit(v->host, &b.hdr);
+    }
+    char buf[32];
+    int n = snprintf(buf, sizeof(buf), "%llu", (unsigned long long)v->fh_seq);
+    v->api->kv_set(v->host, "firehose.sent", buf, (size_t)n);
 }
 
 static int rv_start(void *self)
@@ -107,6 +134,10 @@ static int rv_start(void *self)
     in.max_leverage = 1;
     in.funding_interval_h = 0;
     v->api->instrument_upsert(v->host, &in, &v->spot);
+    if (v->firehose) {
+        v->fh_timer = v->api->timer_start(v->host, 1000000, 1000000, firehose, v);
+        return KS_OK;
+    }
     quote(v);
     v->timer = v->api->timer_start(v->host, 100000000, 100000000, quote, v);
     return KS_OK;
