@@ -2838,6 +2838,26 @@ static void status_line(ks_loop_t *loop, void *ud)
     eng->last_status_events = eng->seq;
 }
 
+/* Requests still queued for the rate limit or in flight (HTTP) when the run ends are
+ * given a few seconds to leave and be answered, so an order placed in the last moment
+ * is not left SENT without its request ever having gone out. */
+static void finish_in_flight(ks_engine_t *eng)
+{
+    if (eng->backtest)
+        return;
+    int64_t deadline = ks_loop_now_ns(eng->loop) + 3000000000LL;
+    for (;;) {
+        uint32_t queued = 0;
+        for (int i = 0; i < eng->n_venues; i++)
+            queued += eng->venues[i].n_queued;
+        int pending = eng->http ? ks_http_pending(eng->http) : 0;
+        if ((!queued && !pending) || ks_loop_now_ns(eng->loop) >= deadline)
+            break;
+        ks_loop_run_until(eng->loop, ks_loop_now_ns(eng->loop) + 20000000LL);
+        drain(eng->loop, eng);
+    }
+}
+
 int ks_engine_run(ks_engine_t *eng, int64_t duration_ns)
 {
     int rc;
@@ -2855,6 +2875,7 @@ int ks_engine_run(ks_engine_t *eng, int64_t duration_ns)
     for (int i = 0; i < eng->n_strats; i++)
         ks_strategy_stop(eng->strats[i]);
     drain(eng->loop, eng);
+    finish_in_flight(eng);
     if (eng->status_timer)
         ks_loop_timer_stop(eng->loop, eng->status_timer);
     if (eng->safety_timer)

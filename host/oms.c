@@ -129,7 +129,7 @@ int ks_oms_create(ks_oms_t *oms, int strat, uint32_t venue, const char *venue_na
 {
     ks_strat_acct_t *a = ks_oms_account(oms, strat);
     const ks_inst_rec_t *r = ks_market_inst(oms->market, inst);
-    char prefix[17], seq[16];
+    char prefix[13], seq[16];
     int rc;
 
     if (!a || !r)
@@ -139,7 +139,8 @@ int ks_oms_create(ks_oms_t *oms, int strat, uint32_t venue, const char *venue_na
         return KS_ENOMEM;
     ks_strlcpy(prefix, strat < 0 ? "host" : a->name, sizeof(prefix));
     base36(++oms->seq, seq, sizeof(seq));
-    snprintf(o->rec.cloid, sizeof(o->rec.cloid), "%.16s-%.10s-%.12s", prefix, oms->session, seq);
+    /* <= 12 + 1 + 8 (ms until year 5138) + 1 + 14 = 36 characters: every venue's limit */
+    snprintf(o->rec.cloid, sizeof(o->rec.cloid), "%.12s-%.8s-%.14s", prefix, oms->session, seq);
     ks_strlcpy(o->rec.strategy, a->name, sizeof(o->rec.strategy));
     ks_strlcpy(o->rec.venue, venue_name, sizeof(o->rec.venue));
     ks_strlcpy(o->rec.symbol, r->symbol, sizeof(o->rec.symbol));

@@ -21,7 +21,7 @@
 #define SIZE_THROUGH(type, field) (offsetof(type, field) + sizeof(((type *)0)->field))
 
 #define DESC_MIN_SIZE         SIZE_THROUGH(ks_plugin_desc_t, ops)
-#define EXCHANGE_OPS_MIN_SIZE SIZE_THROUGH(ks_exchange_ops_t, request_weight)
+#define EXCHANGE_OPS_MIN_SIZE SIZE_THROUGH(ks_exchange_ops_t, decode)
 #define RISK_OPS_MIN_SIZE     SIZE_THROUGH(ks_risk_ops_t, on_event)
 
 #define NAME_MAX_LEN 32

@@ -10,6 +10,7 @@
 #include "config.h"
 #include "engine.h"
 #include "log.h"
+#include "lua_runtime.h"
 
 static int cmp(const void *a, const void *b)
 {

@@ -17,6 +17,7 @@ typedef struct rv {
     bool fill, reject_spot, partial_spot;
     int firehose;      /* BBO events per millisecond, numbered in bid_qty */
     uint64_t fh_seq, fh_timer;
+    int64_t fh_start;
     int reject_spot_after, spot_orders;
     int32_t inst, spot;
     uint64_t timer;
@@ -90,11 +91,16 @@ static void quote(void *ud)
     }
 }
 
-/* Firehose: N numbered BBO events every millisecond. */
+/* Firehose: N numbered BBO events per millisecond of host time (a late timer catches
+ * up, so the rate holds even when the machine is busy). */
 static void firehose(void *ud)
 {
     rv_t *v = ud;
-    for (int i = 0; i < v->firehose; i++) {
+    int64_t now = v->api->now_ns(v->host);
+    if (!v->fh_start)
+        v->fh_start = now;
+    uint64_t owed = (uint64_t)((now - v->fh_start) / 1000000 + 1) * (uint64_t)v->firehose;
+    for (; v->fh_seq < owed;) {
         ks_bbo_t b;
         KS_EVENT_INIT(&b, KS_EV_BBO);
         b.hdr.inst = v->inst;

@@ -188,13 +188,16 @@ static void newer_schema_version_is_refused_and_left_untouched(void **state)
 {
     fixture_t *f = *state;
     char err[256], want[256];
-    poke(f->db, "PRAGMA user_version = 2");
+    char newer[32];
+    snprintf(newer, sizeof(newer), "PRAGMA user_version = %d", KS_STORE_SCHEMA_VERSION + 1);
+    poke(f->db, newer);
     assert_null(ks_store_open(f->db, err, sizeof(err)));
     snprintf(want, sizeof(want),
-             "%s: schema version 2 is newer than this build supports (1); use a newer kestrel",
-             f->db);
+             "%s: schema version %d is newer than this build supports (%d); use a newer kestrel",
+             f->db, KS_STORE_SCHEMA_VERSION + 1, KS_STORE_SCHEMA_VERSION);
     assert_string_equal(err, want);
-    assert_string_equal(peek(f->db, "PRAGMA user_version"), "2");
+    snprintf(newer, sizeof(newer), "%d", KS_STORE_SCHEMA_VERSION + 1);
+    assert_string_equal(peek(f->db, "PRAGMA user_version"), newer);
     assert_string_equal(peek(f->db, "PRAGMA journal_mode"), "delete");
 }
 
