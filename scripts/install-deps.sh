@@ -5,9 +5,16 @@ set -eu
 
 PKGS="build-essential cmake pkg-config
 libluajit-5.1-dev libcurl4-openssl-dev libwebsockets-dev libssl-dev
-libcjson-dev libsqlite3-dev libcmocka-dev sqlite3"
-# Browser tests (backtest report rendering) need Debian's Chromium.
-[ "${KS_NO_BROWSER:-0}" = 1 ] || PKGS="$PKGS chromium"
+libcjson-dev libsqlite3-dev libcmocka-dev sqlite3 zlib1g-dev"
+# The browser test (backtest report rendering, test_report_browser) needs Debian's
+# Chromium. KS_NO_BROWSER=1 skips it for builds that will not run the tests; it is ignored
+# when the tests will run (CI set, KS_FOR_TESTS=1 or the --tests argument).
+if [ "${KS_NO_BROWSER:-0}" != 1 ] || [ -n "${CI:-}" ] || [ "${KS_FOR_TESTS:-0}" = 1 ] ||
+    [ "${1:-}" = --tests ]; then
+    PKGS="$PKGS chromium"
+else
+    echo "install-deps: KS_NO_BROWSER=1: not installing chromium (test_report_browser skips locally)"
+fi
 
 missing=""
 for p in $PKGS; do

@@ -364,19 +364,24 @@ static int parse_value(parser_t *p, int32_t *out)
     }
 }
 
-int ks_json_min_parse(const char *text, size_t len, ks_json_doc_t *doc, char *err, size_t err_len)
+static int parse_doc(const char *text, size_t len, ks_json_doc_t *doc, char *err, size_t err_len)
 {
     parser_t p;
     int32_t root;
 
-    memset(doc, 0, sizeof(*doc));
     if (!text)
         return KS_EINVAL;
     if (len == (size_t)-1)
         len = strlen(text);
-    doc->str_cap = 2 * len + 16;
-    doc->strings = malloc(doc->str_cap);
+    doc->n = 0;
+    doc->str_len = 0;
+    if (!doc->strings || doc->str_cap < 2 * len + 16) {
+        free(doc->strings);
+        doc->str_cap = 2 * len + 16;
+        doc->strings = malloc(doc->str_cap);
+    }
     if (!doc->strings) {
+        doc->str_cap = 0;
         if (err && err_len)
             snprintf(err, err_len, "out of memory parsing JSON");
         return KS_ENOMEM;
@@ -396,6 +401,17 @@ int ks_json_min_parse(const char *text, size_t len, ks_json_doc_t *doc, char *er
         return p.rc;
     }
     return KS_OK;
+}
+
+int ks_json_min_parse(const char *text, size_t len, ks_json_doc_t *doc, char *err, size_t err_len)
+{
+    memset(doc, 0, sizeof(*doc));
+    return parse_doc(text, len, doc, err, err_len);
+}
+
+int ks_json_min_reparse(const char *text, size_t len, ks_json_doc_t *doc, char *err, size_t err_len)
+{
+    return parse_doc(text, len, doc, err, err_len);
 }
 
 void ks_json_min_free(ks_json_doc_t *doc)

@@ -43,6 +43,10 @@ typedef struct ks_json_doc {
  * reason with the byte offset into err and returns KS_EINVAL (KS_ENOMEM when out of
  * memory). Free the document with ks_json_min_free() in either case. */
 int ks_json_min_parse(const char *text, size_t len, ks_json_doc_t *doc, char *err, size_t err_len);
+/* Like ks_json_min_parse() but reuses the buffers of `doc` (zeroed, or from an earlier
+ * parse), for readers that parse many documents in a row. Free it once at the end. */
+int ks_json_min_reparse(const char *text, size_t len, ks_json_doc_t *doc, char *err,
+                        size_t err_len);
 void ks_json_min_free(ks_json_doc_t *doc);
 
 /* The root value, or NULL for an empty document. */

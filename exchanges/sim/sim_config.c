@@ -4,6 +4,7 @@
 #include "sim_config.h"
 
 #include "json_min.h"
+#include "sim_time.h"
 
 #include <errno.h>
 #include <math.h>
@@ -103,6 +104,9 @@ static void defaults(ks_sim_config_t *cfg)
     cfg->leverage = 10;
     cfg->max_leverage = 50;
     cfg->oracle_lag_ms = 3000;
+    cfg->replay.spread_bps = KS_DEC(2, 0);
+    cfg->replay.depth_usd = KS_DEC(100000, 0);
+    cfg->replay.min_notional = KS_DEC(5, 0);
 }
 
 /* ---- typed readers --------------------------------------------------------------- */
@@ -247,6 +251,90 @@ static int read_balances(reader_t *r, const ks_json_t *v, ks_sim_config_t *cfg)
             (*n)++;
         }
     }
+    return KS_OK;
+}
+
+/* A time: RFC 3339 / ISO 8601 text ("2026-01-12T00:00:00Z", "2026-01-12") or integer
+ * milliseconds since the epoch. */
+static int read_time(reader_t *r, const ks_json_t *v, const char *path, int64_t *out)
+{
+    if (v && v->type == KS_JSON_STRING && ks_sim_iso_to_ns(v->text, v->len, out))
+        return KS_OK;
+    if (v && v->type == KS_JSON_NUMBER && ks_sim_ms_to_ns(v->text, v->len, out))
+        return KS_OK;
+    return bad(r, path, "expected a time like \"2026-01-12T00:00:00Z\" or epoch milliseconds");
+}
+
+static int read_replay(reader_t *r, const ks_json_t *v, ks_sim_config_t *cfg)
+{
+    static const char *const keys[] = {
+        "paths",   "synthetic_spot", "oracle_from_index", "start",        "end",
+        "symbols", "spread_bps",     "depth_usd",         "min_notional", NULL};
+    ks_sim_replay_cfg_t *rp = &cfg->replay;
+    const ks_json_t *x;
+    char kp[128];
+    int rc;
+    if (v->type != KS_JSON_OBJECT)
+        return bad(r, "replay", "expected an object {\"paths\": [...], ...}");
+    if ((rc = check_keys(r, v, "replay", keys)) != KS_OK)
+        return rc;
+    if ((x = ks_json_min_get(r->doc, v, "paths"))) {
+        if (x->type != KS_JSON_ARRAY || x->count > KS_SIM_MAX_REPLAY_PATHS)
+            return bad(r, "replay.paths", "expected an array of at most %d paths",
+                       KS_SIM_MAX_REPLAY_PATHS);
+        uint32_t i = 0;
+        for (const ks_json_t *p = ks_json_min_first(r->doc, x); p;
+             p = ks_json_min_next(r->doc, p), i++) {
+            snprintf(kp, sizeof(kp), "replay.paths[%u]", i);
+            if (p->type != KS_JSON_STRING || !p->len || p->len >= KS_SIM_PATH_LEN)
+                return bad(r, kp, "expected a file or directory path");
+            memcpy(rp->paths[i], p->text, p->len + 1);
+        }
+        rp->n_paths = i;
+    }
+    if ((x = ks_json_min_get(r->doc, v, "synthetic_spot"))) {
+        if (x->type != KS_JSON_BOOL)
+            return bad(r, "replay.synthetic_spot", "expected true or false");
+        rp->synthetic_spot = x->boolean;
+    }
+    if ((x = ks_json_min_get(r->doc, v, "oracle_from_index"))) {
+        if (x->type != KS_JSON_BOOL)
+            return bad(r, "replay.oracle_from_index", "expected true or false");
+        rp->oracle_from_index = x->boolean;
+    }
+    if ((x = ks_json_min_get(r->doc, v, "start")) &&
+        (rc = read_time(r, x, "replay.start", &rp->start_ns)) != KS_OK)
+        return rc;
+    if ((x = ks_json_min_get(r->doc, v, "end")) &&
+        (rc = read_time(r, x, "replay.end", &rp->end_ns)) != KS_OK)
+        return rc;
+    if (rp->start_ns && rp->end_ns && rp->end_ns <= rp->start_ns)
+        return bad(r, "replay.end", "must be after replay.start");
+    if ((x = ks_json_min_get(r->doc, v, "symbols"))) {
+        if (x->type != KS_JSON_ARRAY || x->count > KS_SIM_MAX_REPLAY_SYMBOLS)
+            return bad(r, "replay.symbols", "expected an array of at most %d names",
+                       KS_SIM_MAX_REPLAY_SYMBOLS);
+        uint32_t i = 0;
+        for (const ks_json_t *p = ks_json_min_first(r->doc, x); p;
+             p = ks_json_min_next(r->doc, p), i++) {
+            snprintf(kp, sizeof(kp), "replay.symbols[%u]", i);
+            if (p->type != KS_JSON_STRING || !p->len || p->len >= KS_SYMBOL_LEN)
+                return bad(r, kp,
+                           "expected a base (BTC), venue symbol (BTCUSDT) or unified "
+                           "symbol (BTC/USDT:USDT)");
+            memcpy(rp->symbols[i], p->text, p->len + 1);
+        }
+        rp->n_symbols = i;
+    }
+    if ((x = ks_json_min_get(r->doc, v, "spread_bps")) &&
+        (rc = read_dec_range(r, x, "replay.spread_bps", "0", "1000", 4, &rp->spread_bps)))
+        return rc;
+    if ((x = ks_json_min_get(r->doc, v, "depth_usd")) &&
+        (rc = read_dec_range(r, x, "replay.depth_usd", "0.01", "1000000000000", 8, &rp->depth_usd)))
+        return rc;
+    if ((x = ks_json_min_get(r->doc, v, "min_notional")) &&
+        (rc = read_dec_range(r, x, "replay.min_notional", "0", "1000000", 8, &rp->min_notional)))
+        return rc;
     return KS_OK;
 }
 
@@ -409,11 +497,25 @@ static int read_symbol(reader_t *r, const ks_json_t *v, uint32_t i, ks_sim_confi
 
 int ks_sim_config_parse(const char *json, ks_sim_config_t *cfg, char *err, size_t err_len)
 {
-    static const char *const keys[] = {
-        "seed",          "quote",     "tick_ms",      "funding_interval_h", "funding_cap",
-        "interest_rate", "maker_fee", "taker_fee",    "maint_margin_rate",  "latency_ms",
-        "book_levels",   "leverage",  "max_leverage", "oracle_lag_ms",      "balances",
-        "symbols",       NULL};
+    static const char *const keys[] = {"seed",
+                                       "quote",
+                                       "tick_ms",
+                                       "funding_interval_h",
+                                       "funding_cap",
+                                       "interest_rate",
+                                       "maker_fee",
+                                       "taker_fee",
+                                       "maint_margin_rate",
+                                       "latency_ms",
+                                       "book_levels",
+                                       "leverage",
+                                       "max_leverage",
+                                       "oracle_lag_ms",
+                                       "balances",
+                                       "symbols",
+                                       "replay",
+                                       "latency_jitter_ms",
+                                       NULL};
     ks_json_doc_t doc;
     reader_t r = {&doc, err, err_len};
     const ks_json_t *root, *x;
@@ -457,6 +559,7 @@ int ks_sim_config_parse(const char *json, ks_sim_config_t *cfg, char *err, size_
     }
     if ((x = GET("quote")) && (rc = read_asset(&r, x, "quote", cfg->quote)) != KS_OK)
         goto done;
+    cfg->quote_set = x != NULL;
     if ((x = GET("tick_ms")) && (rc = read_int(&r, x, "tick_ms", 1, 3600000, &cfg->tick_ms)))
         goto done;
     if ((x = GET("funding_interval_h")) &&
@@ -483,6 +586,11 @@ int ks_sim_config_parse(const char *json, ks_sim_config_t *cfg, char *err, size_
         goto done;
     if ((x = GET("latency_ms")) && (rc = read_int(&r, x, "latency_ms", 0, 60000, &cfg->latency_ms)))
         goto done;
+    if ((x = GET("latency_jitter_ms")) &&
+        (rc = read_int(&r, x, "latency_jitter_ms", 0, 60000, &cfg->latency_jitter_ms)))
+        goto done;
+    if ((x = GET("replay")) && (rc = read_replay(&r, x, cfg)) != KS_OK)
+        goto done;
     if ((x = GET("book_levels")) &&
         (rc = read_int(&r, x, "book_levels", 1, KS_SIM_MAX_LEVELS, &cfg->book_levels)))
         goto done;
@@ -504,6 +612,7 @@ int ks_sim_config_parse(const char *json, ks_sim_config_t *cfg, char *err, size_
     cfg->n_spot = cfg->n_futures = 1;
     if ((x = GET("balances")) && (rc = read_balances(&r, x, cfg)) != KS_OK)
         goto done;
+    cfg->balances_set = x != NULL;
     for (uint32_t i = 0; i < cfg->n_futures; i++) {
         if (strcmp(cfg->futures[i].asset, cfg->quote) != 0) {
             char p[96];

@@ -7,7 +7,8 @@
 
 #include "sim_core.h"
 
-#define KS_SIM_MAX_SYMBOLS (KS_SIM_MAX_INST / 2)
+/* Synthetic-market symbols (each gives a spot and a perp). */
+#define KS_SIM_MAX_SYMBOLS 32
 
 typedef struct ks_sim_symbol_cfg {
     char base[KS_ASSET_LEN];
@@ -28,6 +29,24 @@ typedef struct ks_sim_balance_cfg {
     ks_dec_t amount;
 } ks_sim_balance_cfg_t;
 
+#define KS_SIM_MAX_REPLAY_PATHS   64
+#define KS_SIM_MAX_REPLAY_SYMBOLS 256
+#define KS_SIM_PATH_LEN           1024
+
+/* "replay": recorded data instead of the synthetic market (README.md, docs/backtest.md). */
+typedef struct ks_sim_replay_cfg {
+    uint32_t n_paths; /* 0: the synthetic market */
+    char paths[KS_SIM_MAX_REPLAY_PATHS][KS_SIM_PATH_LEN];
+    bool synthetic_spot;
+    bool oracle_from_index;   /* recorded index prices also publish as KS_EV_ORACLE */
+    int64_t start_ns, end_ns; /* 0: the data's own span */
+    uint32_t n_symbols;
+    char symbols[KS_SIM_MAX_REPLAY_SYMBOLS][KS_SYMBOL_LEN];
+    ks_dec_t spread_bps;   /* synthetic book around a candle close or mark */
+    ks_dec_t depth_usd;    /* quote notional at the touch of a synthetic book */
+    ks_dec_t min_notional; /* for instruments whose data states none */
+} ks_sim_replay_cfg_t;
+
 typedef struct ks_sim_config {
     uint64_t seed;
     char quote[KS_ASSET_LEN];
@@ -44,6 +63,9 @@ typedef struct ks_sim_config {
     ks_sim_balance_cfg_t futures[KS_SIM_MAX_ASSETS];
     uint32_t n_symbols;
     ks_sim_symbol_cfg_t symbols[KS_SIM_MAX_SYMBOLS];
+    int32_t latency_jitter_ms;    /* extra request latency, uniform in [0, jitter], seeded */
+    bool quote_set, balances_set; /* given in the config (a replay may pick its own quote) */
+    ks_sim_replay_cfg_t replay;
 } ks_sim_config_t;
 
 /* Parses the venue's config object (NULL or blank text: all defaults). On failure

@@ -353,9 +353,11 @@ int ks_sim_core_add_inst(ks_sim_core_t *c, const ks_sim_inst_spec_t *spec, int32
     else if (spec->kind == KS_KIND_PERP &&
              (spec->max_leverage < 1 || spec->leverage < 1 || spec->leverage > spec->max_leverage))
         why = "leverage must be within 1..max_leverage";
-    else if (spec->kind == KS_KIND_PERP &&
+    else if (spec->kind == KS_KIND_PERP && !spec->external_funding &&
              (spec->funding_interval_h < 1 || 24 % spec->funding_interval_h != 0))
         why = "funding_interval_h must divide 24";
+    else if (spec->kind == KS_KIND_PERP && spec->external_funding && spec->funding_interval_h < 0)
+        why = "funding_interval_h must be >= 0";
     else if (spec->kind == KS_KIND_PERP &&
              (ks_dec_sign(spec->mmr) <= 0 || ks_dec_cmp(spec->mmr, KS_DEC(1, 1)) >= 0))
         why = "mmr must be in (0, 0.1)";
@@ -1780,7 +1782,7 @@ int ks_sim_core_step(ks_sim_core_t *c, int64_t ts, const ks_sim_input_t *inputs)
     bool paid = false;
     for (int32_t i = 0; i < c->n_inst; i++) {
         sim_inst_t *in = &c->inst[i];
-        if (!is_perp(in))
+        if (!is_perp(in) || in->spec.external_funding)
             continue;
         if (!in->next_funding) {
             /* Boundaries are aligned to the epoch: 00:00, 08:00, 16:00 UTC for 8 h. */
@@ -1800,6 +1802,158 @@ int ks_sim_core_step(ks_sim_core_t *c, int64_t ts, const ks_sim_input_t *inputs)
         emit_fut_balance(c, ts, 0);
     c->last_ts = ts;
     return KS_OK;
+}
+
+/* ---- replay ------------------------------------------------------------------- */
+
+/* A book update can only shrink an order's queue: what is ahead of it at its price is
+ * never more than what the book displays there. */
+static void clip_queues(ks_sim_core_t *c, int32_t idx)
+{
+    sim_inst_t *in = &c->inst[idx];
+    for (uint32_t i = 0; i < c->n_open; i++) {
+        sim_order_t *o = &c->open[i];
+        if (o->inst != idx || is_final(o) || !o->queue_ahead.mant)
+            continue;
+        o->queue_ahead = dmin(o->queue_ahead, level_qty_at(in, o->side, o->price));
+    }
+}
+
+static sim_inst_t *replay_inst(ks_sim_core_t *c, int32_t idx, int64_t ts)
+{
+    if (!c || idx < 0 || idx >= c->n_inst)
+        return NULL;
+    c->last_ts = ts;
+    return &c->inst[idx];
+}
+
+static void copy_side(sim_side_t *sd, const ks_level_t *lv, uint32_t n)
+{
+    sd->head = 0;
+    sd->n = 0;
+    for (uint32_t i = 0; i < n && sd->n < KS_SIM_MAX_LEVELS; i++) {
+        if (lv[i].qty.mant <= 0 || lv[i].px.mant <= 0)
+            continue;
+        sd->lv[sd->n++] = lv[i];
+    }
+}
+
+int ks_sim_core_replay_book(ks_sim_core_t *c, int32_t idx, int64_t ts, const ks_level_t *bids,
+                            uint32_t n_bids, const ks_level_t *asks, uint32_t n_asks)
+{
+    sim_inst_t *in = replay_inst(c, idx, ts);
+    if (!in || (n_bids && !bids) || (n_asks && !asks))
+        return KS_EINVAL;
+    copy_side(&in->bids, bids, n_bids);
+    copy_side(&in->asks, asks, n_asks);
+    in->book_seq++;
+    if (in->n_open) {
+        clip_queues(c, idx);
+        cross_resting(c, idx, ts);
+        compact(c);
+    }
+    return KS_OK;
+}
+
+int ks_sim_core_replay_mid(ks_sim_core_t *c, int32_t idx, int64_t ts, ks_dec_t mid)
+{
+    sim_inst_t *in = replay_inst(c, idx, ts);
+    if (!in || mid.mant <= 0)
+        return KS_EINVAL;
+    rebuild_book(c, in, mid);
+    if (in->n_open) {
+        clip_queues(c, idx);
+        cross_resting(c, idx, ts);
+        compact(c);
+    }
+    return KS_OK;
+}
+
+int ks_sim_core_replay_trade(ks_sim_core_t *c, int32_t idx, int64_t ts, const ks_sim_print_t *p)
+{
+    sim_inst_t *in = replay_inst(c, idx, ts);
+    if (!in || !p || (p->side != KS_SIDE_BUY && p->side != KS_SIDE_SELL) || p->px.mant <= 0 ||
+        p->qty.mant < 0)
+        return KS_EINVAL;
+    int aggr = p->side;
+    int own_side = -aggr;
+    ks_dec_t v = p->qty;
+    if (in->n_open) {
+        uint32_t n = gather(c, idx, own_side);
+        for (uint32_t k = 0; k < n; k++) {
+            sim_order_t *o = &c->open[c->scratch[k]];
+            int rel = cmp(o->price, p->px); /* > 0: the print traded through the order */
+            if (own_side < 0)
+                rel = -rel;
+            if (rel < 0 || (rel == 0 && (p->through_only || !v.mant)))
+                break; /* priority order: nothing further back can fill */
+            ks_dec_t q;
+            if (rel > 0) {
+                /* The whole level went: everything at the order's price traded, it too. */
+                o->queue_ahead = KS_DEC_ZERO;
+                q = fillable(c, o, ts);
+            } else {
+                if (o->queue_ahead.mant > 0) {
+                    ks_dec_t x = dmin(v, o->queue_ahead);
+                    o->queue_ahead = d_sub(c, o->queue_ahead, x);
+                    v = d_sub(c, v, x);
+                }
+                q = dmin(v, fillable(c, o, ts));
+                v = d_sub(c, v, q);
+            }
+            if (!q.mant)
+                continue;
+            execute(c, o, ts, o->price, q, true);
+            after_fills(c, o, ts);
+        }
+        compact(c);
+    }
+    if (p->publish && p->qty.mant > 0)
+        print_trade(c, in, ts, aggr, p->px, p->qty, c->next_trade++);
+    return KS_OK;
+}
+
+int ks_sim_core_replay_mark(ks_sim_core_t *c, int32_t idx, int64_t ts, ks_dec_t mark)
+{
+    sim_inst_t *in = replay_inst(c, idx, ts);
+    if (!in || mark.mant <= 0)
+        return KS_EINVAL;
+    if (!is_perp(in))
+        return KS_OK;
+    in->mark = mark;
+    if (in->pos.qty.mant && in->pos.liq_px.mant) {
+        int k = cmp(in->mark, in->pos.liq_px);
+        if ((in->pos.qty.mant > 0 && k <= 0) || (in->pos.qty.mant < 0 && k >= 0))
+            liquidate(c, in, ts);
+    }
+    return KS_OK;
+}
+
+int ks_sim_core_settle_funding(ks_sim_core_t *c, int32_t idx, int64_t ts, ks_dec_t rate)
+{
+    sim_inst_t *in = replay_inst(c, idx, ts);
+    if (!in || !is_perp(in))
+        return KS_EINVAL;
+    in->funding_rate = rate;
+    if (!in->pos.qty.mant || !in->mark.mant)
+        return 0;
+    settle_funding(c, in, ts);
+    emit_fut_balance(c, ts, 0);
+    return 1;
+}
+
+int ks_sim_core_queue_ahead(const ks_sim_core_t *c, const char *cloid, ks_dec_t *out)
+{
+    if (!c || !cloid || !out)
+        return KS_EINVAL;
+    for (uint32_t i = 0; i < c->n_open; i++) {
+        const sim_order_t *o = &c->open[i];
+        if (!is_final(o) && strcmp(o->cloid, cloid) == 0) {
+            *out = o->queue_ahead;
+            return KS_OK;
+        }
+    }
+    return KS_ENOENT;
 }
 
 /* ---- transfers, leverage ------------------------------------------------------- */

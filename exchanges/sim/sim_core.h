@@ -26,9 +26,9 @@
 
 #include <kestrel/kestrel.h>
 
-#define KS_SIM_MAX_INST   64
+#define KS_SIM_MAX_INST   1024 /* replays of wide datasets register hundreds */
 #define KS_SIM_MAX_LEVELS 50
-#define KS_SIM_MAX_ASSETS 64
+#define KS_SIM_MAX_ASSETS 1024
 #define KS_SIM_MAX_FLOWS  16
 /* Finished orders kept for fetch-by-cloid (duplicate detection covers every cloid). */
 #define KS_SIM_DONE_RING 2048
@@ -68,6 +68,10 @@ typedef struct ks_sim_inst_spec {
     int32_t depth_growth_pct;
     int32_t depth_jitter_pct;
     int32_t ext_id; /* carried in hdr.inst */
+    /* Perps: no epoch-aligned settlement; funding is settled only by
+     * ks_sim_core_settle_funding() (recorded settlement times and rates in a replay).
+     * funding_interval_h is then informational and may be any value >= 0. */
+    bool external_funding;
 } ks_sim_inst_spec_t;
 
 /* Aggressive public order flow for one step: a synthetic taker of `qty` on `side`. */
@@ -183,6 +187,45 @@ int ks_sim_core_open_order_count(const ks_sim_core_t *c);
  * `mmr`, rounded to `tick` against the holder (long: up, short: down). Zero when none. */
 ks_dec_t ks_sim_core_liq_price(ks_dec_t qty, ks_dec_t cost, ks_dec_t margin, ks_dec_t mmr,
                                ks_dec_t tick);
+/* ---- replay: the market comes from recorded data instead of ks_sim_core_step() ------
+
+ * These drive one instrument at a time; every one first sets the venue time to ts.
+ * Queue model (see README.md): a resting order joins behind the displayed quantity at
+ * its price (queue_ahead); recorded prints at its price first consume queue_ahead, the
+ * excess fills it; a print at a worse price (the level traded through) fills the whole
+ * remainder; a book update can only shrink queue_ahead (to the displayed quantity). */
+
+/* A recorded book (levels best first; at most KS_SIM_MAX_LEVELS per side are kept)
+ * replaces the instrument's book; resting orders have queue_ahead clipped to the
+ * displayed quantity and fill as maker if the new book crosses them. */
+int ks_sim_core_replay_book(ks_sim_core_t *c, int32_t inst, int64_t ts, const ks_level_t *bids,
+                            uint32_t n_bids, const ks_level_t *asks, uint32_t n_asks);
+/* Rebuilds the synthetic book (the spec's shape) around mid, as a step would, then
+ * the same queue clip and crossing as ks_sim_core_replay_book(). */
+int ks_sim_core_replay_mid(ks_sim_core_t *c, int32_t inst, int64_t ts, ks_dec_t mid);
+
+/* One recorded public print (or, with publish false, evidence that the market traded
+ * there, e.g. a kline's high and low). */
+typedef struct ks_sim_print {
+    int8_t side; /* aggressor, ks_side_t */
+    ks_dec_t px, qty;
+    bool through_only; /* fill only orders the print traded through (not those at px) */
+    bool publish;      /* emit the public trade (on_trade) */
+} ks_sim_print_t;
+/* Runs the queue model on resting orders of the passive side, then prints. */
+int ks_sim_core_replay_trade(ks_sim_core_t *c, int32_t inst, int64_t ts, const ks_sim_print_t *p);
+/* Sets the perp mark (positions, margin, liquidation price) and liquidates a position
+ * the mark reached. Spot: ignored. */
+int ks_sim_core_replay_mark(ks_sim_core_t *c, int32_t inst, int64_t ts, ks_dec_t mark);
+/* Settles funding of a perp at `rate` on the current mark: the position receives
+ * -qty * mark * rate (rounded toward -inf at KS_SIM_ACCT_SCALE), one KS_EV_FUNDING with
+ * hdr.venue_ts = ts, then the futures balance. Returns 1 when a payment was made, 0 when
+ * flat or without a mark, < 0 on a bad instrument. */
+int ks_sim_core_settle_funding(ks_sim_core_t *c, int32_t inst, int64_t ts, ks_dec_t rate);
+/* Queue position of a resting order (tests, diagnostics): the quantity ahead of it at
+ * its price. KS_ENOENT when the cloid is not resting. */
+int ks_sim_core_queue_ahead(const ks_sim_core_t *c, const char *cloid, ks_dec_t *out);
+
 /* Decimal operations that did not fit (should stay 0; a non-zero count is a bug). */
 uint64_t ks_sim_core_numeric_errors(const ks_sim_core_t *c);
 

@@ -1,12 +1,15 @@
 /* sim_plugin: the built-in simulated venue as a Kestrel exchange plugin. Glue only: the
- * config (sim_config), the market generator (sim_market) and the matching/account core
- * (sim_core) are driven from one repeating host timer, and the core's results are
- * forwarded to the host through ks_host_api_t.emit. Time comes only from the host. */
+ * config (sim_config), the market (the synthetic generator sim_market, or recorded data
+ * from sim_replay) and the matching/account core (sim_core) are driven from host timers,
+ * and the core's results are forwarded to the host through ks_host_api_t.emit. Time comes
+ * only from the host. */
 #include <kestrel/kestrel.h>
 
+#include "sim_book.h"
 #include "sim_config.h"
 #include "sim_core.h"
 #include "sim_market.h"
+#include "sim_replay.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,6 +49,18 @@ typedef struct sim_req {
     } u;
 } sim_req_t;
 
+/* Replay state of one recorded instrument that became a core instrument. */
+typedef struct sim_rinst {
+    int32_t core;       /* core index, -1 when filtered out */
+    ks_sim_book_t book; /* the recorded book (diffs applied) */
+    ks_ticker_t ticker; /* recorded ticker fields merged so far */
+    ks_dec_t oracle;
+    int32_t interval_h; /* funding interval the host has registered */
+    bool synbook;       /* no recorded book: a synthetic one around the close or mark */
+    bool recorded_mark; /* the data carries a mark; otherwise the book mid is the mark */
+    bool perp;
+} sim_rinst_t;
+
 typedef struct sim_venue {
     const ks_host_api_t *api;
     ks_host_t *host;
@@ -62,6 +77,18 @@ typedef struct sim_venue {
     uint64_t steps;
     sim_req_t *q; /* ring of pending requests */
     uint32_t q_head, q_n, q_cap;
+    int32_t *core_of_host; /* host instrument id -> core index, -1 */
+    uint32_t n_core_of_host;
+    uint64_t lat_rng; /* latency jitter stream */
+    int64_t last_due; /* requests stay in arrival order despite jitter */
+    /* replay mode */
+    ks_replay_t *rp;
+    sim_rinst_t *ri;     /* by replay instrument */
+    int32_t *rp_of_core; /* core index -> replay instrument */
+    uint32_t rp_next;    /* next event */
+    int64_t rp_offset;   /* added to recorded times (0 in a backtest) */
+    bool rp_offset_set;
+    uint64_t rp_timer, rp_applied;
 } sim_venue_t;
 
 /* ---- helpers ------------------------------------------------------------------- */
@@ -73,15 +100,37 @@ static void emit(sim_venue_t *v, const ks_event_t *hdr)
 
 static int32_t core_idx(const sim_venue_t *v, int32_t host_id)
 {
+    if (host_id >= 0 && (uint32_t)host_id < v->n_core_of_host)
+        return v->core_of_host[host_id];
     for (int32_t i = 0; i < v->n_inst; i++)
         if (v->host_id[i] == host_id)
             return i;
     return -1;
 }
 
-static bool inst_is_perp(int32_t idx)
+/* Remembers host id -> core index (host ids are small and dense). */
+static void map_host_id(sim_venue_t *v, int32_t idx, int32_t host_id)
 {
-    return idx % 2 == 1; /* 2i: spot, 2i+1: perp of symbols[i] */
+    v->host_id[idx] = host_id;
+    if (host_id < 0 || host_id >= 1 << 20)
+        return;
+    if ((uint32_t)host_id >= v->n_core_of_host) {
+        uint32_t n = (uint32_t)host_id + 64;
+        int32_t *m = realloc(v->core_of_host, n * sizeof(*m));
+        if (!m)
+            return;
+        for (uint32_t i = v->n_core_of_host; i < n; i++)
+            m[i] = -1;
+        v->core_of_host = m;
+        v->n_core_of_host = n;
+    }
+    v->core_of_host[host_id] = idx;
+}
+
+static bool inst_is_perp(const sim_venue_t *v, int32_t idx)
+{
+    const ks_sim_inst_spec_t *s = ks_sim_core_spec(v->core, idx);
+    return s && s->kind == KS_KIND_PERP;
 }
 
 /* ---- sink: core results to host events ------------------------------------------ */
@@ -120,8 +169,15 @@ static void sink_trade(void *ud, const ks_trade_t *ev)
 {
     sim_venue_t *v = ud;
     int32_t idx = core_idx(v, ev->hdr.inst);
-    if (idx >= 0 && (v->subs[idx] & KS_CH_TRADES))
-        emit(v, &ev->hdr);
+    if (idx < 0 || !(v->subs[idx] & KS_CH_TRADES))
+        return;
+    if (v->rp) {
+        ks_trade_t t = *ev;
+        t.hdr.flags |= KS_EVF_REPLAY;
+        emit(v, &t.hdr);
+        return;
+    }
+    emit(v, &ev->hdr);
 }
 
 /* ---- market data ----------------------------------------------------------------- */
@@ -132,7 +188,7 @@ static void emit_market(sim_venue_t *v, int32_t idx, int64_t ts, uint32_t ch)
     uint32_t nb, na;
     const ks_sim_market_out_t *mo = ks_sim_market_out(v->mkt, (uint32_t)idx / 2);
     const ks_sim_inst_spec_t *spec = ks_sim_core_spec(v->core, idx);
-    bool perp = inst_is_perp(idx);
+    bool perp = inst_is_perp(v, idx);
     int32_t hid = v->host_id[idx];
 
     ks_sim_core_book(v->core, idx, &bids, &nb, &asks, &na);
@@ -227,7 +283,7 @@ static void load_inputs(sim_venue_t *v, bool with_flows)
         ks_sim_input_t *in = &v->inputs[i];
         const ks_sim_market_trade_t *t;
         uint32_t n;
-        if (inst_is_perp(i)) {
+        if (inst_is_perp(v, i)) {
             in->mid = mo->perp_mid;
             in->mark = mo->mark;
             in->funding_rate = mo->settled ? mo->settle_rate : mo->funding_rate;
@@ -258,6 +314,308 @@ static void on_step(void *ud)
         if (v->subs[i])
             emit_market(v, i, ts, v->subs[i]);
     v->steps++;
+}
+
+/* ---- replay: recorded market data ------------------------------------------------ */
+
+static bool rp_mid(const ks_level_t *bids, uint32_t nb, const ks_level_t *asks, uint32_t na,
+                   ks_dec_t *mid)
+{
+    ks_dec_t sum;
+    if (!nb || !na || ks_dec_add(bids[0].px, asks[0].px, &sum) != KS_OK)
+        return false;
+    int scale = sum.scale + 1;
+    if (scale > KS_DEC_MAX_SCALE)
+        scale = KS_DEC_MAX_SCALE;
+    if (ks_dec_div(sum, KS_DEC(2, 0), scale, KS_ROUND_HALF_EVEN, mid) != KS_OK)
+        return false;
+    *mid = ks_dec_normalize(*mid);
+    return true;
+}
+
+static void rp_emit_bbo(sim_venue_t *v, int32_t idx, int64_t ts, int64_t vts)
+{
+    const ks_level_t *bids, *asks;
+    uint32_t nb, na;
+    ks_bbo_t ev;
+    ks_sim_core_book(v->core, idx, &bids, &nb, &asks, &na);
+    KS_SIM_EV_INIT(&ev, KS_EV_BBO);
+    ev.hdr.inst = v->host_id[idx];
+    ev.hdr.venue_ts = vts ? vts : ts;
+    ev.hdr.flags = KS_EVF_REPLAY;
+    if (nb) {
+        ev.bid_px = bids[0].px;
+        ev.bid_qty = bids[0].qty;
+    }
+    if (na) {
+        ev.ask_px = asks[0].px;
+        ev.ask_qty = asks[0].qty;
+    }
+    emit(v, &ev.hdr);
+}
+
+static void rp_emit_book(sim_venue_t *v, int32_t idx, int64_t ts, int64_t vts)
+{
+    const ks_level_t *bids, *asks;
+    uint32_t nb, na, cap = (uint32_t)v->cfg.book_levels;
+    ks_book_t ev;
+    ks_sim_core_book(v->core, idx, &bids, &nb, &asks, &na);
+    KS_SIM_EV_INIT(&ev, KS_EV_BOOK);
+    ev.hdr.inst = v->host_id[idx];
+    ev.hdr.venue_ts = vts ? vts : ts;
+    ev.hdr.flags = KS_EVF_REPLAY;
+    ev.update_id = ks_sim_core_book_seq(v->core, idx);
+    ev.snapshot = true;
+    ev.n_bids = nb < cap ? nb : cap;
+    ev.n_asks = na < cap ? na : cap;
+    ev.bids = bids;
+    ev.asks = asks;
+    emit(v, &ev.hdr);
+}
+
+/* The ticker as the venue shows it now: the recorded fields, plus the core's touch. */
+static void rp_emit_ticker(sim_venue_t *v, int32_t idx, int64_t ts, int64_t vts, uint32_t fields)
+{
+    const sim_rinst_t *ri = &v->ri[v->rp_of_core[idx]];
+    const ks_level_t *bids, *asks;
+    uint32_t nb, na;
+    ks_ticker_t ev = ri->ticker;
+    ev.hdr.struct_size = sizeof(ev);
+    ev.hdr.type = KS_EV_TICKER;
+    ev.hdr.inst = v->host_id[idx];
+    ev.hdr.venue_ts = vts ? vts : ts;
+    ev.hdr.flags = KS_EVF_REPLAY;
+    ev.hdr.seq = 0;
+    ev.hdr.recv_ns = 0;
+    ev.fields = fields;
+    ks_sim_core_book(v->core, idx, &bids, &nb, &asks, &na);
+    if (nb && (ri->synbook || !(fields & KS_TK_BID))) {
+        ev.bid = bids[0].px;
+        ev.fields |= KS_TK_BID;
+    }
+    if (na && (ri->synbook || !(fields & KS_TK_ASK))) {
+        ev.ask = asks[0].px;
+        ev.fields |= KS_TK_ASK;
+    }
+    if (!ri->perp)
+        ev.fields &= ~(uint32_t)(KS_TK_MARK | KS_TK_FUNDING_RATE | KS_TK_NEXT_FUNDING |
+                                 KS_TK_FUNDING_INTERVAL | KS_TK_OPEN_INTEREST);
+    if (!ev.fields)
+        return;
+    emit(v, &ev.hdr);
+}
+
+static void rp_merge_ticker(sim_rinst_t *ri, const ks_rp_ticker_t *t, int64_t offset)
+{
+    ks_ticker_t *m = &ri->ticker;
+    if (t->fields & KS_TK_LAST)
+        m->last = t->last;
+    if (t->fields & KS_TK_MARK)
+        m->mark = t->mark;
+    if (t->fields & KS_TK_INDEX)
+        m->index = t->index;
+    if (t->fields & KS_TK_BID)
+        m->bid = t->bid;
+    if (t->fields & KS_TK_ASK)
+        m->ask = t->ask;
+    if (t->fields & KS_TK_FUNDING_RATE)
+        m->funding_rate = t->funding_rate;
+    if (t->fields & KS_TK_NEXT_FUNDING)
+        m->next_funding_ts = t->next_funding_ts + offset;
+    if (t->fields & KS_TK_FUNDING_INTERVAL)
+        m->funding_interval_h = t->funding_interval_h;
+    if (t->fields & KS_TK_OPEN_INTEREST)
+        m->open_interest = t->open_interest;
+    if (t->fields & KS_TK_VOLUME_QUOTE_24H)
+        m->volume_quote_24h = t->volume_quote_24h;
+    m->fields |= t->fields;
+}
+
+static int register_inst(sim_venue_t *v, int32_t idx, int32_t interval_h);
+
+/* The core's view of a recorded book: the best KS_SIM_MAX_LEVELS per side. Own orders
+ * consume that copy; the next recorded update of the instrument restores the record. */
+static void rp_push_book(sim_venue_t *v, sim_rinst_t *ri, int64_t ts)
+{
+    const ks_sim_book_t *b = &ri->book;
+    uint32_t nb = b->n[0] < KS_SIM_MAX_LEVELS ? b->n[0] : KS_SIM_MAX_LEVELS;
+    uint32_t na = b->n[1] < KS_SIM_MAX_LEVELS ? b->n[1] : KS_SIM_MAX_LEVELS;
+    ks_dec_t mid;
+    ks_sim_core_replay_book(v->core, ri->core, ts, b->lv[0], nb, b->lv[1], na);
+    if (ri->perp && !ri->recorded_mark && rp_mid(b->lv[0], nb, b->lv[1], na, &mid))
+        ks_sim_core_replay_mark(v->core, ri->core, ts, mid);
+}
+
+static void rp_apply(sim_venue_t *v, const ks_rp_event_t *e)
+{
+    sim_rinst_t *ri = &v->ri[e->inst];
+    int32_t idx = ri->core;
+    if (idx < 0)
+        return;
+    int64_t ts = e->ts + v->rp_offset;
+    int64_t vts = e->venue_ts ? e->venue_ts + v->rp_offset : ts;
+    bool quiet = (e->flags & KS_RPF_PRIME) != 0;
+    uint32_t subs = quiet ? 0 : v->subs[idx];
+
+    switch ((ks_rp_kind_t)e->kind) {
+    case KS_RP_BOOK: {
+        const ks_level_t *lv = ks_replay_levels(v->rp, e);
+        if (e->flags & KS_RPF_SNAPSHOT) {
+            ks_sim_book_snapshot(&ri->book, lv, e->n_bids, lv + e->n_bids, e->n_asks);
+        } else {
+            for (uint32_t i = 0; i < e->n_bids; i++)
+                ks_sim_book_set(&ri->book, 0, lv[i].px, lv[i].qty);
+            for (uint32_t i = 0; i < e->n_asks; i++)
+                ks_sim_book_set(&ri->book, 1, lv[e->n_bids + i].px, lv[e->n_bids + i].qty);
+        }
+        rp_push_book(v, ri, ts);
+        if (subs & KS_CH_BBO)
+            rp_emit_bbo(v, idx, ts, vts);
+        if (subs & KS_CH_BOOK)
+            rp_emit_book(v, idx, ts, vts);
+        break;
+    }
+    case KS_RP_BBO:
+        ks_sim_book_bbo(&ri->book, e->px, e->qty, e->px2, e->qty2);
+        rp_push_book(v, ri, ts);
+        if (subs & KS_CH_BBO)
+            rp_emit_bbo(v, idx, ts, vts);
+        if (subs & KS_CH_BOOK)
+            rp_emit_book(v, idx, ts, vts);
+        break;
+    case KS_RP_TRADE: {
+        ks_sim_print_t p = {.side = e->side, .px = e->px, .qty = e->qty, .publish = !quiet};
+        ks_sim_core_replay_trade(v->core, idx, ts, &p);
+        break;
+    }
+    case KS_RP_TICKER: {
+        const ks_rp_ticker_t *t = ks_replay_ticker(v->rp, e);
+        rp_merge_ticker(ri, t, v->rp_offset);
+        if (t->fields & KS_TK_MARK) {
+            if (ri->synbook) {
+                ks_sim_core_replay_mid(v->core, idx, ts, t->mark);
+                if (subs & KS_CH_BBO)
+                    rp_emit_bbo(v, idx, ts, vts);
+                if (subs & KS_CH_BOOK)
+                    rp_emit_book(v, idx, ts, vts);
+            }
+            ks_sim_core_replay_mark(v->core, idx, ts, t->mark);
+        }
+        if (ri->perp && (t->fields & KS_TK_FUNDING_INTERVAL) && t->funding_interval_h > 0 &&
+            t->funding_interval_h != ri->interval_h && v->started)
+            register_inst(v, idx, t->funding_interval_h);
+        if (subs & KS_CH_TICKER)
+            rp_emit_ticker(v, idx, ts, vts, t->fields);
+        if (v->cfg.replay.oracle_from_index && (t->fields & KS_TK_INDEX) && t->index.mant > 0) {
+            ri->oracle = t->index;
+            if (subs & KS_CH_ORACLE) {
+                ks_oracle_t ev;
+                KS_SIM_EV_INIT(&ev, KS_EV_ORACLE);
+                ev.hdr.inst = v->host_id[idx];
+                ev.hdr.venue_ts = vts;
+                ev.hdr.flags = KS_EVF_REPLAY;
+                ev.px = t->index;
+                emit(v, &ev.hdr);
+            }
+        }
+        break;
+    }
+    case KS_RP_KLINE: {
+        const ks_rp_ticker_t *t = ks_replay_ticker(v->rp, e);
+        /* Orders resting through the candle fill if its high or low went through them
+         * (strictly: what traded at exactly their price is unknown), before the book
+         * moves to the close. */
+        if (!quiet && ks_sim_core_open_order_count(v->core)) {
+            ks_sim_print_t lo = {.side = KS_SIDE_SELL, .px = e->qty2, .through_only = true};
+            ks_sim_print_t hi = {.side = KS_SIDE_BUY, .px = e->px2, .through_only = true};
+            if (lo.px.mant > 0)
+                ks_sim_core_replay_trade(v->core, idx, ts, &lo);
+            if (hi.px.mant > 0)
+                ks_sim_core_replay_trade(v->core, idx, ts, &hi);
+        }
+        ks_sim_core_replay_mid(v->core, idx, ts, e->px);
+        if (ri->perp)
+            ks_sim_core_replay_mark(v->core, idx, ts, e->px);
+        uint32_t fields = t->fields;
+        if (!ri->perp)
+            fields &= KS_TK_LAST | KS_TK_VOLUME_QUOTE_24H;
+        ks_rp_ticker_t own = *t;
+        own.fields = fields;
+        rp_merge_ticker(ri, &own, v->rp_offset);
+        if (ri->perp && (fields & KS_TK_FUNDING_INTERVAL) &&
+            t->funding_interval_h != ri->interval_h && v->started)
+            register_inst(v, idx, t->funding_interval_h);
+        if (subs & KS_CH_BBO)
+            rp_emit_bbo(v, idx, ts, vts);
+        if (subs & KS_CH_BOOK)
+            rp_emit_book(v, idx, ts, vts);
+        if (subs & KS_CH_TICKER)
+            rp_emit_ticker(v, idx, ts, vts, fields);
+        break;
+    }
+    case KS_RP_FUNDING:
+        if (!quiet)
+            ks_sim_core_settle_funding(v->core, idx, ts, e->px);
+        break;
+    case KS_RP_LIQ:
+        if (subs & KS_CH_LIQUIDATIONS) {
+            ks_liquidation_t ev;
+            KS_SIM_EV_INIT(&ev, KS_EV_LIQUIDATION);
+            ev.hdr.inst = v->host_id[idx];
+            ev.hdr.venue_ts = vts;
+            ev.hdr.flags = KS_EVF_REPLAY;
+            ev.side = e->side;
+            ev.px = e->px;
+            ev.qty = e->qty;
+            emit(v, &ev.hdr);
+        }
+        break;
+    case KS_RP_ORACLE:
+        ri->oracle = e->px;
+        if (subs & KS_CH_ORACLE) {
+            ks_oracle_t ev;
+            KS_SIM_EV_INIT(&ev, KS_EV_ORACLE);
+            ev.hdr.inst = v->host_id[idx];
+            ev.hdr.venue_ts = vts;
+            ev.hdr.flags = KS_EVF_REPLAY;
+            ev.px = e->px;
+            emit(v, &ev.hdr);
+        }
+        break;
+    }
+    v->rp_applied++;
+}
+
+static void on_replay(void *ud);
+
+static void rp_arm(sim_venue_t *v)
+{
+    const ks_rp_event_t *e = ks_replay_event(v->rp, v->rp_next);
+    if (!e) {
+        v->api->log(v->host, KS_LOG_INFO, "replay finished: %llu events applied",
+                    (unsigned long long)v->rp_applied);
+        return;
+    }
+    int64_t after = e->ts + v->rp_offset - v->api->wall_ns(v->host);
+    v->rp_timer = v->api->timer_start(v->host, after > 0 ? after : 0, 0, on_replay, v);
+}
+
+/* Applies every recorded event that is due, in (time, load order), then sleeps until
+ * the next one. */
+static void on_replay(void *ud)
+{
+    sim_venue_t *v = ud;
+    int64_t now = v->api->wall_ns(v->host);
+    uint32_t n = ks_replay_count(v->rp);
+    v->rp_timer = 0;
+    while (v->rp_next < n) {
+        const ks_rp_event_t *e = ks_replay_event(v->rp, v->rp_next);
+        if (e->ts + v->rp_offset > now)
+            break;
+        v->rp_next++;
+        rp_apply(v, e);
+    }
+    rp_arm(v);
 }
 
 /* ---- requests (direct, or after latency_ms in arrival order) -------------------- */
@@ -368,7 +726,7 @@ static void on_latency(void *ud)
 
 static int submit(sim_venue_t *v, sim_req_t *r)
 {
-    if (v->cfg.latency_ms <= 0) {
+    if (v->cfg.latency_ms <= 0 && v->cfg.latency_jitter_ms <= 0) {
         run_req(v, r);
         return KS_OK;
     }
@@ -385,6 +743,17 @@ static int submit(sim_venue_t *v, sim_req_t *r)
         v->q_head = 0;
     }
     r->due = v->api->now_ns(v->host) + (int64_t)v->cfg.latency_ms * NS_PER_MS;
+    if (v->cfg.latency_jitter_ms > 0) {
+        /* splitmix64 on a stream seeded from `seed`: the same run, the same delays. */
+        uint64_t z = (v->lat_rng += 0x9E3779B97F4A7C15ULL);
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+        z ^= z >> 31;
+        r->due += (int64_t)(z % ((uint64_t)v->cfg.latency_jitter_ms * NS_PER_MS + 1));
+    }
+    if (r->due < v->last_due)
+        r->due = v->last_due; /* FIFO: a request never overtakes an earlier one */
+    v->last_due = r->due;
     v->q[(v->q_head + v->q_n) % v->q_cap] = *r;
     v->q_n++;
     if (!v->lat_timer)
@@ -460,6 +829,195 @@ static void market_setup(const ks_sim_config_t *cfg, ks_sim_market_config_t *mc,
 
 static void sim_close(void *self);
 
+/* Registers (or re-registers, when a recorded funding interval changed) core instrument
+ * idx with the host. */
+static int register_inst(sim_venue_t *v, int32_t idx, int32_t interval_h)
+{
+    const ks_sim_inst_spec_t *s = ks_sim_core_spec(v->core, idx);
+    const ks_rp_inst_t *ri = v->rp ? ks_replay_inst(v->rp, (uint32_t)v->rp_of_core[idx]) : NULL;
+    char venue_symbol[KS_SYMBOL_LEN];
+    ks_instrument_t inst;
+    int32_t id = -1;
+    int rc;
+    if (ri)
+        ks_strlcpy(venue_symbol, ri->venue_symbol, sizeof(venue_symbol));
+    else
+        snprintf(venue_symbol, sizeof(venue_symbol), "%s%s", s->base, s->quote);
+    KS_INIT(&inst);
+    inst.kind = s->kind;
+    inst.symbol = s->symbol;
+    inst.venue_symbol = venue_symbol;
+    inst.base = s->base;
+    inst.quote = s->quote;
+    inst.settle = s->kind == KS_KIND_PERP ? s->quote : NULL;
+    inst.dex = ri && ri->dex[0] ? ri->dex : NULL;
+    inst.tick_size = s->tick;
+    inst.lot_size = s->lot;
+    inst.min_qty = s->min_qty;
+    inst.min_notional = s->min_notional;
+    inst.maker_fee = s->maker_fee;
+    inst.taker_fee = s->taker_fee;
+    inst.max_leverage = s->kind == KS_KIND_PERP ? s->max_leverage : 1;
+    inst.funding_interval_h = s->kind == KS_KIND_PERP ? interval_h : 0;
+    inst.flags = KS_INST_TRADING;
+    if ((rc = v->api->instrument_upsert(v->host, &inst, &id)) != KS_OK) {
+        v->api->log(v->host, KS_LOG_ERROR, "sim: cannot register %s: %s", s->symbol,
+                    ks_strerror(rc));
+        return rc;
+    }
+    map_host_id(v, idx, id);
+    ks_sim_core_set_ext_id(v->core, idx, id);
+    if (v->rp)
+        v->ri[v->rp_of_core[idx]].interval_h = interval_h;
+    return KS_OK;
+}
+
+/* The first price of each recorded instrument (sizes its synthetic book). */
+static void rp_first_prices(const ks_replay_t *rp, ks_dec_t *first)
+{
+    for (uint32_t i = 0; i < ks_replay_count(rp); i++) {
+        const ks_rp_event_t *e = ks_replay_event(rp, i);
+        if (first[e->inst].mant)
+            continue;
+        if (e->kind == KS_RP_KLINE || e->kind == KS_RP_TRADE || e->kind == KS_RP_LIQ)
+            first[e->inst] = e->px;
+        else if (e->kind == KS_RP_TICKER && (ks_replay_ticker(rp, e)->fields & KS_TK_MARK))
+            first[e->inst] = ks_replay_ticker(rp, e)->mark;
+        else if (e->kind == KS_RP_BBO)
+            first[e->inst] = e->px.mant ? e->px : e->px2;
+        else if (e->kind == KS_RP_BOOK && e->n_bids)
+            first[e->inst] = ks_replay_levels(rp, e)[0].px;
+    }
+}
+
+/* Loads the recorded data, builds one core instrument per recorded instrument and tells
+ * the host the data's span. */
+static int replay_open(sim_venue_t *v, char *err, size_t err_len)
+{
+    ks_sim_config_t *cfg = &v->cfg;
+    const ks_sim_replay_cfg_t *rc_ = &cfg->replay;
+    char why[1400];
+    const char *syms[KS_SIM_MAX_REPLAY_SYMBOLS];
+    int rc;
+
+    if (!(v->rp = ks_replay_new())) {
+        snprintf(err, err_len, "sim: out of memory");
+        return KS_ENOMEM;
+    }
+    for (uint32_t i = 0; i < rc_->n_paths; i++) {
+        if ((rc = ks_replay_load(v->rp, rc_->paths[i], why, sizeof(why))) != KS_OK) {
+            snprintf(err, err_len, "replay.paths[%u]: %s", i, why);
+            return rc == KS_ENOTSUP ? KS_EINVAL : rc;
+        }
+    }
+    for (uint32_t i = 0; i < rc_->n_symbols; i++)
+        syms[i] = rc_->symbols[i];
+    ks_replay_opts_t o = {
+        .synthetic_spot = rc_->synthetic_spot,
+        .start_ns = rc_->start_ns,
+        .end_ns = rc_->end_ns,
+        .symbols = syms,
+        .n_symbols = rc_->n_symbols,
+        .quote = cfg->quote_set ? cfg->quote : NULL,
+        .min_notional = rc_->min_notional,
+    };
+    if ((rc = ks_replay_finish(v->rp, &o, why, sizeof(why))) != KS_OK) {
+        snprintf(err, err_len, "%s", why);
+        return rc;
+    }
+    if (!cfg->quote_set && strcmp(cfg->quote, ks_replay_quote(v->rp)) != 0) {
+        ks_strlcpy(cfg->quote, ks_replay_quote(v->rp), sizeof(cfg->quote));
+        if (!cfg->balances_set) {
+            ks_strlcpy(cfg->spot[0].asset, cfg->quote, sizeof(cfg->spot[0].asset));
+            ks_strlcpy(cfg->futures[0].asset, cfg->quote, sizeof(cfg->futures[0].asset));
+        }
+    }
+
+    uint32_t n = ks_replay_inst_count(v->rp);
+    v->ri = calloc(n ? n : 1, sizeof(*v->ri));
+    v->rp_of_core = calloc(n ? n : 1, sizeof(*v->rp_of_core));
+    ks_dec_t *first = calloc(n ? n : 1, sizeof(*first));
+    if (!v->ri || !v->rp_of_core || !first) {
+        free(first);
+        snprintf(err, err_len, "sim: out of memory");
+        return KS_ENOMEM;
+    }
+    rp_first_prices(v->rp, first);
+    for (uint32_t k = 0; k < n; k++) {
+        const ks_rp_inst_t *in = ks_replay_inst(v->rp, k);
+        sim_rinst_t *ri = &v->ri[k];
+        ri->core = -1;
+        if (!in->keep || !in->n_events)
+            continue;
+        bool perp = in->kind == KS_KIND_PERP;
+        ks_sim_inst_spec_t spec;
+        memset(&spec, 0, sizeof(spec));
+        spec.kind = in->kind;
+        ks_strlcpy(spec.symbol, in->symbol, sizeof(spec.symbol));
+        ks_strlcpy(spec.base, in->base, sizeof(spec.base));
+        ks_strlcpy(spec.quote, in->quote, sizeof(spec.quote));
+        spec.tick = in->tick;
+        spec.lot = in->lot;
+        spec.min_qty = in->min_qty;
+        spec.min_notional = in->min_notional;
+        spec.maker_fee = cfg->maker_fee;
+        spec.taker_fee = cfg->taker_fee;
+        spec.mmr = cfg->maint_margin_rate;
+        spec.max_leverage =
+            perp ? (in->max_leverage > 0 ? in->max_leverage : cfg->max_leverage) : 1;
+        spec.leverage =
+            perp ? (cfg->leverage < spec.max_leverage ? cfg->leverage : spec.max_leverage) : 1;
+        spec.funding_interval_h = perp ? in->funding_interval_h : 0;
+        spec.external_funding = perp;
+        spec.book_levels = cfg->book_levels;
+        spec.spread_ticks = 1;
+        spec.depth_lots = 1;
+        spec.depth_growth_pct = 25;
+        spec.depth_jitter_pct = 0;
+        spec.ext_id = -1;
+        ri->perp = perp;
+        ri->recorded_mark = (in->flags & (KS_RPI_MARK | KS_RPI_KLINE)) != 0;
+        ri->synbook = !(in->flags & KS_RPI_BOOK) && (in->flags & (KS_RPI_KLINE | KS_RPI_MARK));
+        if (ri->synbook && first[k].mant > 0) {
+            /* A thin book around the close: spread_bps of the first price (>= 1 tick),
+             * depth_usd of quote at the touch, growing 25 % per level. */
+            double px = ks_dec_to_double(first[k]);
+            double tick = ks_dec_to_double(in->tick), lot = ks_dec_to_double(in->lot);
+            double spread = px * ks_dec_to_double(rc_->spread_bps) / 1e4 / tick;
+            double lots = ks_dec_to_double(rc_->depth_usd) / px / lot;
+            spec.spread_ticks = spread < 1 ? 1 : spread > 1000 ? 1000 : (int32_t)(spread + 0.5);
+            spec.depth_lots = lots < 1 ? 1 : lots > 1e12 ? 1000000000000LL : (int64_t)lots;
+        }
+        int32_t idx;
+        if ((rc = ks_sim_core_add_inst(v->core, &spec, &idx, why, sizeof(why))) != KS_OK) {
+            free(first);
+            snprintf(err, err_len, "replay: %s", why);
+            return rc;
+        }
+        ri->core = idx;
+        v->rp_of_core[idx] = (int32_t)k;
+    }
+    free(first);
+    v->n_inst = ks_sim_core_inst_count(v->core);
+    if (!v->n_inst) {
+        snprintf(err, err_len, "replay: no instrument left to replay");
+        return KS_ENOENT;
+    }
+    for (uint32_t i = 0; i < ks_replay_file_count(v->rp); i++) {
+        const ks_rp_file_t *f = ks_replay_file(v->rp, i);
+        v->api->log(v->host, KS_LOG_INFO, "replay: %s (%s): %llu events%s", f->path, f->format,
+                    (unsigned long long)f->events,
+                    f->book_gaps ? ", book sequence gaps counted" : "");
+    }
+    int64_t first_ts = ks_replay_first_ts(v->rp), last_ts = ks_replay_last_ts(v->rp);
+    if (KS_HAS_FIELD(v->api, ks_host_api_t, replay_span) && v->api->replay_span &&
+        v->api->replay_span(v->host, first_ts, last_ts) == KS_OK) {
+        v->rp_offset = 0;
+        v->rp_offset_set = true;
+    }
+    return KS_OK;
+}
+
 static int sim_open(const ks_host_api_t *api, ks_host_t *host, const char *venue,
                     const char *config_json, void **self, char *err, size_t err_len)
 {
@@ -485,9 +1043,13 @@ static int sim_open(const ks_host_api_t *api, ks_host_t *host, const char *venue
     ks_strlcpy(v->name, venue ? venue : "sim", sizeof(v->name));
     if ((rc = ks_sim_config_parse(config_json, &v->cfg, err, err_len)) != KS_OK)
         goto fail;
-    market_setup(&v->cfg, &mc, mp);
-    if ((rc = ks_sim_market_validate(&mc, mp, v->cfg.n_symbols, err, err_len)) != KS_OK)
-        goto fail;
+    v->lat_rng = v->cfg.seed ^ 0x6C8E9CF570932BD5ULL;
+    bool replay = v->cfg.replay.n_paths > 0;
+    if (!replay) {
+        market_setup(&v->cfg, &mc, mp);
+        if ((rc = ks_sim_market_validate(&mc, mp, v->cfg.n_symbols, err, err_len)) != KS_OK)
+            goto fail;
+    }
 
     ks_sim_sink_t sink = {
         .ud = v,
@@ -505,18 +1067,23 @@ static int sim_open(const ks_host_api_t *api, ks_host_t *host, const char *venue
         rc = KS_ENOMEM;
         goto fail;
     }
-    for (uint32_t i = 0; i < v->cfg.n_symbols; i++) {
-        for (int perp = 0; perp < 2; perp++) {
-            ks_sim_inst_spec_t spec;
-            int32_t idx;
-            build_spec(&v->cfg, &v->cfg.symbols[i], perp, &spec);
-            if ((rc = ks_sim_core_add_inst(v->core, &spec, &idx, why, sizeof(why))) != KS_OK) {
-                snprintf(err, err_len, "symbols[%u]: %s", i, why);
-                goto fail;
+    if (replay) {
+        if ((rc = replay_open(v, err, err_len)) != KS_OK)
+            goto fail;
+    } else {
+        for (uint32_t i = 0; i < v->cfg.n_symbols; i++) {
+            for (int perp = 0; perp < 2; perp++) {
+                ks_sim_inst_spec_t spec;
+                int32_t idx;
+                build_spec(&v->cfg, &v->cfg.symbols[i], perp, &spec);
+                if ((rc = ks_sim_core_add_inst(v->core, &spec, &idx, why, sizeof(why))) != KS_OK) {
+                    snprintf(err, err_len, "symbols[%u]: %s", i, why);
+                    goto fail;
+                }
             }
         }
+        v->n_inst = ks_sim_core_inst_count(v->core);
     }
-    v->n_inst = ks_sim_core_inst_count(v->core);
     for (uint32_t i = 0; i < v->cfg.n_spot; i++)
         ks_sim_core_deposit(v->core, KS_WALLET_SPOT, v->cfg.spot[i].asset, v->cfg.spot[i].amount);
     for (uint32_t i = 0; i < v->cfg.n_futures; i++)
@@ -541,10 +1108,127 @@ static void sim_close(void *self)
         v->api->timer_stop(v->host, v->step_timer);
     if (v->lat_timer && v->api->timer_stop)
         v->api->timer_stop(v->host, v->lat_timer);
+    if (v->rp_timer && v->api->timer_stop)
+        v->api->timer_stop(v->host, v->rp_timer);
     ks_sim_core_free(v->core);
     ks_sim_market_free(v->mkt);
+    if (v->ri)
+        for (uint32_t k = 0; k < ks_replay_inst_count(v->rp); k++)
+            ks_sim_book_free(&v->ri[k].book);
+    free(v->ri);
+    free(v->rp_of_core);
+    ks_replay_free(v->rp);
+    free(v->core_of_host);
     free(v->q);
     free(v);
+}
+
+/* Facts about this replay that strategies cannot see, for the backtest report (the host
+ * turns each line of the kv "report.notes" into a note). */
+static void replay_notes(sim_venue_t *v)
+{
+    char buf[4096];
+    size_t p = 0;
+    uint32_t n_syn = 0, n_book = 0, n_mid = 0, n_fund = 0, n_quote = 0;
+    char syn[256] = "";
+#define NOTE(...)                                                                                  \
+    do {                                                                                           \
+        if (p < sizeof(buf))                                                                       \
+            p += (size_t)snprintf(buf + p, sizeof(buf) - p, __VA_ARGS__);                          \
+    } while (0)
+    for (uint32_t i = 0; i < ks_replay_file_count(v->rp); i++) {
+        const ks_rp_file_t *f = ks_replay_file(v->rp, i);
+        const char *base = strrchr(f->path, '/');
+        if (i < 8)
+            NOTE("replayed %s (%s): %llu events%s\n", base ? base + 1 : f->path, f->format,
+                 (unsigned long long)f->events,
+                 f->book_gaps ? ", with book sequence gaps (applied anyway)" : "");
+    }
+    if (ks_replay_file_count(v->rp) > 8)
+        NOTE("... and %u more files\n", ks_replay_file_count(v->rp) - 8);
+    for (uint32_t k = 0; k < ks_replay_inst_count(v->rp); k++) {
+        const ks_rp_inst_t *in = ks_replay_inst(v->rp, k);
+        const sim_rinst_t *ri = &v->ri[k];
+        if (in->kind == KS_KIND_PERP && strcmp(in->quote, v->cfg.quote) != 0)
+            n_quote++;
+        if (ri->core < 0)
+            continue;
+        if (in->flags & KS_RPI_SYNTHETIC) {
+            if (n_syn++ < 6) {
+                size_t l = strlen(syn);
+                snprintf(syn + l, sizeof(syn) - l, "%s%s", l ? ", " : "", in->symbol);
+            }
+        }
+        n_book += ri->synbook;
+        n_mid += ri->perp && !ri->recorded_mark && !ri->synbook;
+        n_fund += (in->flags & KS_RPI_FUNDING) != 0;
+    }
+    if (n_syn)
+        NOTE("synthetic spot markets (NOT recorded: priced at their perp's candle close, zero "
+             "basis): %s%s\n",
+             syn, n_syn > 6 ? ", ..." : "");
+    if (n_book) {
+        char sp[KS_DEC_STRLEN], dp[KS_DEC_STRLEN];
+        ks_dec_format(v->cfg.replay.spread_bps, sp, sizeof(sp));
+        ks_dec_format(v->cfg.replay.depth_usd, dp, sizeof(dp));
+        NOTE("%u instruments have no recorded book: a synthetic book around the candle close or "
+             "mark (%s bps spread, %s %s at the touch; fills on candle highs/lows are inferred)\n",
+             n_book, sp, dp, v->cfg.quote);
+    }
+    if (n_mid)
+        NOTE("%u perps have no recorded mark price: the mark is the recorded book's mid\n", n_mid);
+    if (n_fund)
+        NOTE("funding settled at the recorded settlement times and rates of %u perps, on the "
+             "mark in effect then\n",
+             n_fund);
+    if (n_quote) {
+        NOTE("%u perps that settle in another asset than %s were not replayed (one settle "
+             "asset per sim venue: set \"quote\" or use a second venue)\n",
+             n_quote, v->cfg.quote);
+        v->api->log(v->host, KS_LOG_WARN,
+                    "replay: %u perps settle in another asset than %s and are not replayed",
+                    n_quote, v->cfg.quote);
+    }
+    if (v->cfg.latency_ms || v->cfg.latency_jitter_ms)
+        NOTE("order latency %d ms + up to %d ms jitter\n", v->cfg.latency_ms,
+             v->cfg.latency_jitter_ms);
+#undef NOTE
+    if (p >= sizeof(buf))
+        p = sizeof(buf) - 1;
+    if (KS_HAS_FIELD(v->api, ks_host_api_t, kv_set) && v->api->kv_set)
+        v->api->kv_set(v->host, "report.notes", buf, p);
+}
+
+static int replay_start(sim_venue_t *v)
+{
+    int rc;
+    for (int32_t i = 0; i < v->n_inst; i++) {
+        const ks_sim_inst_spec_t *s = ks_sim_core_spec(v->core, i);
+        if ((rc = register_inst(v, i, s->funding_interval_h)) != KS_OK)
+            return rc;
+    }
+    int64_t t0 = v->api->wall_ns(v->host);
+    if (!v->rp_offset_set) {
+        /* Not a backtest: replay at the real pace, shifted to start now. */
+        v->rp_offset = t0 - ks_replay_first_ts(v->rp);
+        v->rp_offset_set = true;
+    }
+    v->started = true;
+    ks_conn_t conn;
+    KS_SIM_EV_INIT(&conn, KS_EV_CONN);
+    conn.hdr.inst = -1;
+    conn.hdr.venue_ts = t0;
+    conn.state = KS_CONN_UP;
+    snprintf(conn.detail, sizeof(conn.detail),
+             "sim replay: %d instruments, %u events from %u files", v->n_inst,
+             ks_replay_count(v->rp), ks_replay_file_count(v->rp));
+    emit(v, &conn.hdr);
+    ks_sim_core_emit_balances(v->core, t0, 0);
+    replay_notes(v);
+    /* The first events (and the priming before a window start) run from a timer, after
+     * the host has subscribed its strategies. */
+    rp_arm(v);
+    return KS_OK;
 }
 
 static int sim_start(void *self)
@@ -559,34 +1243,12 @@ static int sim_start(void *self)
         return KS_EINVAL;
     if (v->started)
         return KS_ESTATE;
+    if (v->rp)
+        return replay_start(v);
     for (int32_t i = 0; i < v->n_inst; i++) {
         const ks_sim_inst_spec_t *s = ks_sim_core_spec(v->core, i);
-        const ks_sim_symbol_cfg_t *sym = &v->cfg.symbols[i / 2];
-        char venue_symbol[KS_SYMBOL_LEN];
-        ks_instrument_t inst;
-        snprintf(venue_symbol, sizeof(venue_symbol), "%s%s", s->base, s->quote);
-        KS_INIT(&inst);
-        inst.kind = s->kind;
-        inst.symbol = s->symbol;
-        inst.venue_symbol = venue_symbol;
-        inst.base = s->base;
-        inst.quote = s->quote;
-        inst.settle = s->kind == KS_KIND_PERP ? s->quote : NULL;
-        inst.tick_size = s->tick;
-        inst.lot_size = s->lot;
-        inst.min_qty = s->min_qty;
-        inst.min_notional = s->min_notional;
-        inst.maker_fee = s->maker_fee;
-        inst.taker_fee = s->taker_fee;
-        inst.max_leverage = s->kind == KS_KIND_PERP ? sym->max_leverage : 1;
-        inst.funding_interval_h = s->funding_interval_h;
-        inst.flags = KS_INST_TRADING;
-        if ((rc = v->api->instrument_upsert(v->host, &inst, &v->host_id[i])) != KS_OK) {
-            v->api->log(v->host, KS_LOG_ERROR, "sim: cannot register %s: %s", s->symbol,
-                        ks_strerror(rc));
+        if ((rc = register_inst(v, i, s->funding_interval_h)) != KS_OK)
             return rc;
-        }
-        ks_sim_core_set_ext_id(v->core, i, v->host_id[i]);
     }
 
     int64_t t0 = v->api->wall_ns(v->host);
@@ -620,6 +1282,30 @@ static int sim_start(void *self)
     return KS_OK;
 }
 
+static void rp_subscribed(sim_venue_t *v, int32_t idx, uint32_t added)
+{
+    const sim_rinst_t *ri = &v->ri[v->rp_of_core[idx]];
+    const ks_level_t *bids, *asks;
+    uint32_t nb, na;
+    int64_t ts = v->api->wall_ns(v->host);
+    ks_sim_core_book(v->core, idx, &bids, &nb, &asks, &na);
+    if ((added & KS_CH_BBO) && (nb || na))
+        rp_emit_bbo(v, idx, ts, 0);
+    if ((added & KS_CH_BOOK) && (nb || na))
+        rp_emit_book(v, idx, ts, 0);
+    if ((added & KS_CH_TICKER) && ri->ticker.fields)
+        rp_emit_ticker(v, idx, ts, 0, ri->ticker.fields);
+    if ((added & KS_CH_ORACLE) && ri->oracle.mant) {
+        ks_oracle_t ev;
+        KS_SIM_EV_INIT(&ev, KS_EV_ORACLE);
+        ev.hdr.inst = v->host_id[idx];
+        ev.hdr.venue_ts = ts;
+        ev.hdr.flags = KS_EVF_REPLAY;
+        ev.px = ri->oracle;
+        emit(v, &ev.hdr);
+    }
+}
+
 static int sim_subscribe(void *self, int32_t inst, uint32_t channels)
 {
     sim_venue_t *v = self;
@@ -632,7 +1318,11 @@ static int sim_subscribe(void *self, int32_t inst, uint32_t channels)
     v->subs[idx] |= channels;
     /* Snapshot-like channels answer at once; trades and liquidations wait for events. */
     added &= KS_CH_BBO | KS_CH_BOOK | KS_CH_TICKER | KS_CH_ORACLE;
-    if (added)
+    if (!added)
+        return KS_OK;
+    if (v->rp)
+        rp_subscribed(v, idx, added);
+    else
         emit_market(v, idx, v->api->wall_ns(v->host), added);
     return KS_OK;
 }
