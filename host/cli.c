@@ -230,15 +230,18 @@ static int cmd_run_or_backtest(int argc, char **argv, bool backtest)
         int64_t duration = 0;
         if (backtest) {
             int days = o.days > 0 ? o.days : cfg->backtest_days;
+            int64_t span = ks_engine_data_span_ns(eng);
             duration = (int64_t)days * 86400 * NS_PER_S;
-            ks_log_info("cli", "backtest: %d day(s) from the virtual start", days);
+            if (o.days <= 0 && span > 0) {
+                /* recorded data sets the length of the run */
+                duration = span + 1;
+                ks_log_info("cli", "backtest: the recorded data's span, %.2f day(s)",
+                            (double)span / (86400.0 * NS_PER_S));
+            } else {
+                ks_log_info("cli", "backtest: %d day(s) from the virtual start", days);
+            }
         } else if (o.duration_s > 0) {
             duration = (int64_t)(o.duration_s * (double)NS_PER_S);
-        }
-        if (backtest && o.n_data > 0 && o.days <= 0) {
-            int64_t span = ks_engine_data_span_ns(eng);
-            if (span > 0)
-                duration = span;
         }
         if (o.report_dir)
             report = ks_report_start(eng, 3600LL * NS_PER_S);

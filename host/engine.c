@@ -1642,8 +1642,14 @@ static char *venue_config_with_data(ks_engine_t *eng, const ks_venue_cfg_t *vc)
         cJSON_Delete(root);
         return NULL;
     }
-    cJSON_DeleteItemFromObject(root, "replay");
-    cJSON *rep = cJSON_AddObjectToObject(root, "replay");
+    /* Keep the replay options of the config (synthetic_spot, start, end, symbols...);
+     * --data replaces only the paths. */
+    cJSON *rep = cJSON_GetObjectItemCaseSensitive(root, "replay");
+    if (!cJSON_IsObject(rep)) {
+        cJSON_DeleteItemFromObject(root, "replay");
+        rep = cJSON_AddObjectToObject(root, "replay");
+    }
+    cJSON_DeleteItemFromObject(rep, "paths");
     cJSON *paths = cJSON_AddArrayToObject(rep, "paths");
     for (int i = 0; i < eng->n_data; i++) {
         char real[PATH_MAX];

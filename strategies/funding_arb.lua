@@ -15,7 +15,8 @@ S.params = {
     guard_s = 10,                -- guardian period, seconds
     min_funding_8h = 0.0003,     -- 0.03% per 8 h equivalent
     min_volume_24h = 10000000,   -- quote currency
-    min_premium = 0.002,         -- (perp - spot) / spot; false disables the filter
+    min_premium = 0.002,         -- (perp - spot) / spot, and positive
+    use_premium_filter = true,   -- false: no premium filter (data without spot prices)
     require_positive_periods = 0, -- e.g. 3: funding positive for 3 settlements in a row
     max_positions = 3,
     capital_fraction = 0.9,      -- share of capital deployed across all positions
@@ -61,7 +62,9 @@ function S.scan(ctx)
                 if hist[i] > 0 then positive_run = positive_run + 1 else break end
             end
             local ok = true
-            if p.min_premium and (premium < p.min_premium or premium <= 0) then ok = false end
+            if p.use_premium_filter and (premium < p.min_premium or premium <= 0) then
+                ok = false
+            end
             if p.require_positive_periods > 0 and positive_run < p.require_positive_periods then
                 ok = false
             end
