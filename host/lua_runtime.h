@@ -21,18 +21,18 @@ typedef struct ks_strategy ks_strategy_t;
 typedef struct lua_State lua_State;
 
 typedef enum ks_strategy_phase {
-    KS_PHASE_LOAD = 0,    /* running the chunk */
-    KS_PHASE_START = 1,   /* on_start */
-    KS_PHASE_EVENT = 2,   /* market/order/timer callbacks */
-    KS_PHASE_STOP = 3,    /* on_stop */
-    KS_PHASE_CLOSED = 4,  /* VM torn down or disabled: ctx refuses everything */
-    KS_PHASE_RELOAD = 5,  /* on_reload in the new VM */
+    KS_PHASE_LOAD = 0,   /* running the chunk */
+    KS_PHASE_START = 1,  /* on_start */
+    KS_PHASE_EVENT = 2,  /* market/order/timer callbacks */
+    KS_PHASE_STOP = 3,   /* on_stop */
+    KS_PHASE_CLOSED = 4, /* VM torn down or disabled: ctx refuses everything */
+    KS_PHASE_RELOAD = 5, /* on_reload in the new VM */
 } ks_strategy_phase_t;
 
 /* Compiles and loads a strategy into a fresh VM (the chunk runs; no callback yet).
  * On failure writes "file:line: message" style text into err and returns NULL. */
-ks_strategy_t *ks_strategy_load(ks_engine_t *eng, int idx, const ks_strategy_cfg_t *cfg,
-                                char *err, size_t err_len);
+ks_strategy_t *ks_strategy_load(ks_engine_t *eng, int idx, const ks_strategy_cfg_t *cfg, char *err,
+                                size_t err_len);
 void ks_strategy_free(ks_strategy_t *st);
 
 /* Calls on_start. A failure disables the strategy. */
@@ -66,11 +66,15 @@ int ks_strategy_enable(ks_strategy_t *st, char *err, size_t err_len);
  * version keeps running, err holds "file:line: message" and the failure is journaled. */
 int ks_strategy_reload(ks_strategy_t *st, char *err, size_t err_len);
 /* Checks a params JSON object against the running version's declared defaults. */
-int ks_strategy_check_params(ks_strategy_t *st, const char *params_json, char *err,
-                             size_t err_len);
+int ks_strategy_check_params(ks_strategy_t *st, const char *params_json, char *err, size_t err_len);
 /* Points the strategy at a new config entry (after a config reload); calls on_params
  * when its params changed. */
 void ks_strategy_set_cfg(ks_strategy_t *st, const ks_strategy_cfg_t *cfg);
+
+/* Every callback the runtime may call, NULL-terminated: the list sdk/lua/kestrel.lua
+ * documents (tests/lua/test_lua_doc.c keeps the two equal). Calling any other name is a
+ * bug (asserted). */
+extern const char *const ks_strategy_callbacks[];
 
 /* Calls callback `cb` with ctx and one value pushed by push(L, ud), if defined. */
 void ks_strategy_call(ks_strategy_t *st, const char *cb, void (*push)(lua_State *L, void *ud),
@@ -80,8 +84,7 @@ const char *ks_strategy_last_error(const ks_strategy_t *st);
 const char *ks_strategy_disabled_reason(const ks_strategy_t *st);
 /* ctx.metric gauges. */
 int ks_strategy_metric(ks_strategy_t *st, const char *name, double value);
-bool ks_strategy_metric_next(const ks_strategy_t *st, size_t *it, const char **name,
-                             double *value);
+bool ks_strategy_metric_next(const ks_strategy_t *st, size_t *it, const char **name, double *value);
 
 typedef struct ks_strategy_stats {
     uint64_t callbacks, errors, events, reloads, reload_failures;
@@ -95,6 +98,10 @@ ks_engine_t *ks_strategy_engine(ks_strategy_t *st);
 ks_strategy_phase_t ks_strategy_phase(const ks_strategy_t *st);
 /* The strategy owning a Lua state (from the registry). */
 ks_strategy_t *ks_strategy_from_lua(lua_State *L);
+/* Log-rate limit shared by print and ctx.log: true when one more line may be written
+ * now (bursts of 1000 lines, then 100 per second of loop time). When lines flow again
+ * after some were dropped, says how many. */
+bool ks_strategy_log_admit(ks_strategy_t *st);
 /* Arms a named timer calling on_timer(ctx, name); repeat when every_s > 0 after the
  * first. Re-arming a name replaces it. */
 int ks_strategy_timer(ks_strategy_t *st, const char *name, double after_s, double every_s);
@@ -111,7 +118,7 @@ void ks_lua_sandbox_push_env(lua_State *L);
 typedef struct ks_lua_budget {
     int64_t limit; /* VM instructions (and charged C work) per call */
     int64_t used;
-    bool blown;    /* set once exceeded: every further instruction raises */
+    bool blown; /* set once exceeded: every further instruction raises */
 } ks_lua_budget_t;
 
 /* Calls the function below nargs arguments with a traceback message handler under
@@ -122,6 +129,11 @@ int ks_lua_run_budgeted(lua_State *L, ks_lua_budget_t *b, int nargs, int nres);
 /* Charges C-side work (bytes scanned or copied, pattern-matching steps) to the running
  * budget; raises the budget error when it is exceeded. No-op outside a budgeted call. */
 void ks_lua_charge(lua_State *L, int64_t units);
+/* Raises "C stack overflow" when the thread's C stack is nearly used up. LuaJIT 2.1 does
+ * not bound recursion that goes Lua -> C -> Lua (a gsub callback calling gsub, nested
+ * coroutine.resume, a metamethod re-entering a ctx function): it crashes the process.
+ * Checked by the budget hook and by every C function that calls back into Lua. */
+void ks_lua_check_cstack(lua_State *L);
 /* The ctx table is built by lua_api.c on the strategy's VM; leaves it on the stack. */
 void ks_lua_api_push_ctx(lua_State *L, ks_strategy_t *st);
 /* Event -> Lua table; pushes one value. */
