@@ -50,6 +50,14 @@ static ks_strategy_t *strat(lua_State *L, int allowed, const char *fn)
     return st;
 }
 
+/* Pushes t[k] without metamethods: a spec table with __index must not run strategy code
+ * inside a ctx function. */
+static void raw_field(lua_State *L, int t, const char *k)
+{
+    lua_pushstring(L, k);
+    lua_rawget(L, t < 0 ? t - 1 : t);
+}
+
 static void set_num(lua_State *L, const char *k, double v)
 {
     lua_pushnumber(L, v);
@@ -115,6 +123,9 @@ static int ctx_log(lua_State *L)
     }
     size_t len;
     const char *msg = luaL_checklstring(L, first, &len);
+    ks_lua_charge(L, 100 + (int64_t)(len > 2000 ? 2000 : len) / 16);
+    if (!ks_strategy_log_admit(st))
+        return 0;
     char comp[KS_NAME_LEN + 16];
     snprintf(comp, sizeof(comp), "strategy.%s", ks_strategy_name(st));
     ks_log(level, comp, "%.*s", (int)(len > 2000 ? 2000 : len), msg);
@@ -236,24 +247,24 @@ static int ctx_order(lua_State *L)
                               lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?");
         lua_pop(L, 1);
     }
-    lua_getfield(L, 1, "symbol");
+    raw_field(L, 1, "symbol");
     const char *symbol = luaL_checkstring(L, -1);
-    lua_getfield(L, 1, "venue");
+    raw_field(L, 1, "venue");
     const char *venue = lua_isnil(L, -1) ? NULL : luaL_checkstring(L, -1);
-    lua_getfield(L, 1, "side");
+    raw_field(L, 1, "side");
     int side = parse_enum(L, "side", luaL_checkstring(L, -1), sides, side_v);
-    lua_getfield(L, 1, "qty");
+    raw_field(L, 1, "qty");
     double qty = luaL_checknumber(L, -1);
-    lua_getfield(L, 1, "price");
+    raw_field(L, 1, "price");
     bool has_price = !lua_isnil(L, -1);
     double price = has_price ? luaL_checknumber(L, -1) : 0;
-    lua_getfield(L, 1, "type");
+    raw_field(L, 1, "type");
     int type = lua_isnil(L, -1) ? (has_price ? KS_ORD_LIMIT : KS_ORD_MARKET)
                                 : parse_enum(L, "type", luaL_checkstring(L, -1), types, type_v);
-    lua_getfield(L, 1, "tif");
+    raw_field(L, 1, "tif");
     int tif = lua_isnil(L, -1) ? (type == KS_ORD_MARKET ? KS_TIF_IOC : KS_TIF_GTC)
                                : parse_enum(L, "tif", luaL_checkstring(L, -1), tifs, tif_v);
-    lua_getfield(L, 1, "reduce_only");
+    raw_field(L, 1, "reduce_only");
     bool reduce_only = lua_toboolean(L, -1);
 
     if (type == KS_ORD_LIMIT && !has_price)
@@ -310,11 +321,38 @@ static int ctx_cancel(lua_State *L)
     return 1;
 }
 
+typedef struct cancel_sym {
+    ks_engine_t *eng;
+    int32_t inst;
+    int n;
+} cancel_sym_t;
+
+static void cancel_if_inst(void *ud, ks_order_t *o)
+{
+    cancel_sym_t *c = ud;
+    char err[KS_REASON_LEN];
+    if (o->inst == c->inst && ks_engine_cancel(c->eng, o->strat, o->rec.cloid, err,
+                                               sizeof(err)) == KS_OK)
+        c->n++;
+}
+
 static int ctx_cancel_all(lua_State *L)
 {
     ks_strategy_t *st = strat(L, PH_START | PH_EVENT | PH_STOP | PH_RELOAD, "cancel_all");
-    int n = ks_engine_cancel_all(ks_strategy_engine(st), ks_strategy_index(st), "ctx.cancel_all");
-    lua_pushinteger(L, n);
+    const char *symbol = luaL_optstring(L, 1, NULL);
+    ks_engine_t *eng = ks_strategy_engine(st);
+    if (!symbol) {
+        lua_pushinteger(L, ks_engine_cancel_all(eng, ks_strategy_index(st), "ctx.cancel_all"));
+        return 1;
+    }
+    cancel_sym_t c = {eng, resolve_inst(L, st, symbol, NULL), 0};
+    if (c.inst < 0) {
+        lua_pushnil(L);
+        lua_pushfstring(L, "unknown symbol %s", symbol);
+        return 2;
+    }
+    ks_oms_foreach_open(ks_engine_oms(eng), ks_strategy_index(st), cancel_if_inst, &c);
+    lua_pushinteger(L, c.n);
     return 1;
 }
 
@@ -475,33 +513,38 @@ static int ctx_markets(lua_State *L)
                                   lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?");
             lua_pop(L, 1);
         }
-        lua_getfield(L, 1, "venue");
+        raw_field(L, 1, "venue");
         if (!lua_isnil(L, -1)) {
             int v = ks_engine_venue_by_name(eng, luaL_checkstring(L, -1));
             if (v < 0)
                 return luaL_error(L, "ctx.markets: unknown venue '%s'", lua_tostring(L, -1));
             venue = (uint32_t)v;
         }
-        lua_getfield(L, 1, "kind");
+        raw_field(L, 1, "kind");
         kind = luaL_optstring(L, -1, NULL);
         if (kind && strcmp(kind, "spot") != 0 && strcmp(kind, "perp") != 0)
             return luaL_error(L, "ctx.markets: kind must be \"spot\" or \"perp\"");
-        lua_getfield(L, 1, "quote");
+        raw_field(L, 1, "quote");
         quote = luaL_optstring(L, -1, NULL);
-        lua_getfield(L, 1, "base");
+        raw_field(L, 1, "base");
         base = luaL_optstring(L, -1, NULL);
-        lua_getfield(L, 1, "min_volume_24h");
+        raw_field(L, 1, "min_volume_24h");
         min_vol = luaL_optnumber(L, -1, -1);
-        lua_getfield(L, 1, "min_funding_8h");
+        raw_field(L, 1, "min_funding_8h");
         min_f = luaL_optnumber(L, -1, -1e300);
-        lua_getfield(L, 1, "max_funding_8h");
+        raw_field(L, 1, "max_funding_8h");
         max_f = luaL_optnumber(L, -1, 1e300);
-        lua_getfield(L, 1, "symbols");
+        raw_field(L, 1, "symbols");
         if (!lua_isnil(L, -1)) {
             luaL_checktype(L, -1, LUA_TTABLE);
             symbols = lua_gettop(L);
+            size_t ns = lua_objlen(L, symbols);
+            if (ns > 10000)
+                return luaL_error(L, "ctx.markets: at most 10000 symbols in a filter");
+            ks_lua_charge(L, (int64_t)m->n * (int64_t)ns);
         }
     }
+    ks_lua_charge(L, (int64_t)m->n * 4);
     const ks_inst_rec_t **list = lua_newuserdata(L, (size_t)(m->n ? m->n : 1) * sizeof(*list));
     int n = 0;
     for (int32_t i = 0; i < m->n; i++) {
@@ -613,11 +656,11 @@ static int ctx_amend(lua_State *L)
     const char *cloid = luaL_checkstring(L, 1);
     luaL_checktype(L, 2, LUA_TTABLE);
     ks_dec_t price = KS_DEC_ZERO, qty = KS_DEC_ZERO;
-    lua_getfield(L, 2, "price");
+    raw_field(L, 2, "price");
     if (!lua_isnil(L, -1) &&
         ks_dec_from_double(luaL_checknumber(L, -1), 12, KS_ROUND_HALF_EVEN, &price) != KS_OK)
         return luaL_error(L, "ctx.amend: price out of range");
-    lua_getfield(L, 2, "qty");
+    raw_field(L, 2, "qty");
     if (!lua_isnil(L, -1) &&
         ks_dec_from_double(luaL_checknumber(L, -1), 12, KS_ROUND_HALF_EVEN, &qty) != KS_OK)
         return luaL_error(L, "ctx.amend: qty out of range");
@@ -694,15 +737,15 @@ static int ctx_transfer(lua_State *L)
     ks_strategy_t *st = strat(L, PH_START | PH_EVENT | PH_RELOAD, "transfer");
     ks_engine_t *eng = ks_strategy_engine(st);
     luaL_checktype(L, 1, LUA_TTABLE);
-    lua_getfield(L, 1, "asset");
+    raw_field(L, 1, "asset");
     const char *asset = luaL_checkstring(L, -1);
-    lua_getfield(L, 1, "amount");
+    raw_field(L, 1, "amount");
     double amount = luaL_checknumber(L, -1);
-    lua_getfield(L, 1, "from");
+    raw_field(L, 1, "from");
     int from = wallet_arg(L, "ctx.transfer", luaL_checkstring(L, -1));
-    lua_getfield(L, 1, "to");
+    raw_field(L, 1, "to");
     int to = wallet_arg(L, "ctx.transfer", luaL_checkstring(L, -1));
-    lua_getfield(L, 1, "venue");
+    raw_field(L, 1, "venue");
     uint32_t venue = ks_strategy_venue(st);
     if (!lua_isnil(L, -1)) {
         int v = ks_engine_venue_by_name(eng, luaL_checkstring(L, -1));
@@ -769,9 +812,12 @@ static int ctx_record(lua_State *L)
     for (const char *p = name; *p; p++)
         if (!(*p == '_' || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9')))
             return luaL_error(L, "ctx.record: name must match [a-z0-9_]+");
-    /* A row is flat: named scalars. */
+    /* A row is flat: named scalars, at most 64 of them. */
+    int keys = 0;
     lua_pushnil(L);
     while (lua_next(L, 2)) {
+        if (++keys > 64)
+            return luaL_error(L, "ctx.record: a row has at most 64 values");
         int t = lua_type(L, -1);
         if (lua_type(L, -2) != LUA_TSTRING ||
             !(t == LUA_TNUMBER || t == LUA_TSTRING || t == LUA_TBOOLEAN))
@@ -847,24 +893,24 @@ static int ctx_hedge(lua_State *L)
         lua_pop(L, 1);
     }
     spec.strat = ks_strategy_index(st);
-    lua_getfield(L, 1, "open_timeout_ms");
+    raw_field(L, 1, "open_timeout_ms");
     double to = luaL_optnumber(L, -1, 5000);
     if (!(to > 0) || to > 3600000)
         return luaL_error(L, "ctx.hedge: open_timeout_ms must be in (0, 3600000]");
     spec.open_timeout_ns = (int64_t)(to * 1e6);
-    lua_getfield(L, 1, "max_slippage_bps");
+    raw_field(L, 1, "max_slippage_bps");
     double sl = luaL_optnumber(L, -1, 50);
     if (!(sl >= 0) || sl > 10000)
         return luaL_error(L, "ctx.hedge: max_slippage_bps must be in [0, 10000]");
     spec.max_slippage_bps = (int32_t)sl;
-    lua_getfield(L, 1, "balance");
+    raw_field(L, 1, "balance");
     const char *bal = luaL_optstring(L, -1, "trim");
     if (strcmp(bal, "trim") != 0 && strcmp(bal, "top_up") != 0)
         return luaL_error(L, "ctx.hedge: balance must be \"trim\" or \"top_up\"");
     spec.top_up = strcmp(bal, "top_up") == 0;
-    lua_getfield(L, 1, "tag");
+    raw_field(L, 1, "tag");
     spec.tag = luaL_optstring(L, -1, NULL);
-    lua_getfield(L, 1, "legs");
+    raw_field(L, 1, "legs");
     luaL_checktype(L, -1, LUA_TTABLE);
     int legs = lua_gettop(L);
     int n = (int)lua_objlen(L, legs);
@@ -886,13 +932,13 @@ static int ctx_hedge(lua_State *L)
                                   lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?");
             lua_pop(L, 1);
         }
-        lua_getfield(L, leg, "symbol");
+        raw_field(L, leg, "symbol");
         const char *symbol = luaL_checkstring(L, -1);
-        lua_getfield(L, leg, "venue");
+        raw_field(L, leg, "venue");
         const char *venue = lua_isnil(L, -1) ? NULL : luaL_checkstring(L, -1);
-        lua_getfield(L, leg, "side");
+        raw_field(L, leg, "side");
         const char *side = luaL_checkstring(L, -1);
-        lua_getfield(L, leg, "qty");
+        raw_field(L, leg, "qty");
         double qty = luaL_checknumber(L, -1);
         if (strcmp(side, "buy") != 0 && strcmp(side, "sell") != 0)
             return luaL_error(L, "ctx.hedge: legs[%d].side must be \"buy\" or \"sell\"", i + 1);
