@@ -134,8 +134,9 @@ static int parse_run_opts(int argc, char **argv, bool backtest, run_opts_t *o)
             char *end;
             o->duration_s = strtod(val, &end);
             if (*end || !(o->duration_s > 0)) {
-                fprintf(stderr, "kestrel run: --duration: expected a positive number of "
-                                "seconds, got \"%s\"\n",
+                fprintf(stderr,
+                        "kestrel run: --duration: expected a positive number of "
+                        "seconds, got \"%s\"\n",
                         val);
                 return -1;
             }
@@ -144,8 +145,9 @@ static int parse_run_opts(int argc, char **argv, bool backtest, run_opts_t *o)
             char *end;
             long d = strtol(val, &end, 10);
             if (*end || d <= 0 || d > 3650) {
-                fprintf(stderr, "kestrel backtest: --days: expected a whole number of days "
-                                "(1..3650), got \"%s\"\n",
+                fprintf(stderr,
+                        "kestrel backtest: --days: expected a whole number of days "
+                        "(1..3650), got \"%s\"\n",
                         val);
                 return -1;
             }
@@ -286,8 +288,8 @@ static int cmd_check(int argc, char **argv)
         return 1;
     }
     setup_logging(cfg);
-    ks_engine_opts_t eo = {.cfg = cfg, .check_only = true, .backtest = true,
-                           .start_wall_ns = cfg->backtest_start_ns};
+    ks_engine_opts_t eo = {
+        .cfg = cfg, .check_only = true, .backtest = true, .start_wall_ns = cfg->backtest_start_ns};
     ks_engine_t *eng = ks_engine_new(&eo, err, sizeof(err));
     if (!eng) {
         fprintf(stderr, "%s\n", err);

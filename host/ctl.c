@@ -16,7 +16,7 @@
 
 #include "log.h"
 
-#define MAX_LINE 1024
+#define MAX_LINE  1024
 #define MAX_REPLY 65536
 
 typedef struct conn {

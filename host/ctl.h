@@ -14,8 +14,7 @@ typedef struct ks_ctl ks_ctl_t;
 
 /* Handles one request ("enable carry"); writes one JSON line (without newline) into
  * reply. */
-typedef void (*ks_ctl_handler)(void *ud, const char *cmd, const char *arg, char *reply,
-                               size_t cap);
+typedef void (*ks_ctl_handler)(void *ud, const char *cmd, const char *arg, char *reply, size_t cap);
 
 /* Listens on path (replacing a stale socket). NULL with err on failure. */
 ks_ctl_t *ks_ctl_start(ks_loop_t *loop, const char *path, ks_ctl_handler h, void *ud, char *err,

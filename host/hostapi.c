@@ -140,8 +140,10 @@ static int h_secret_get(ks_host_t *h, const char *name, char *buf, size_t cap)
     if (stat(path, &st) != 0)
         return KS_ENOENT;
     if (st.st_mode & 077) {
-        ks_log_error(h->component, "secret file for %s is readable by group or others (mode %o); "
-                                   "chmod 600 it", name, (unsigned)(st.st_mode & 0777));
+        ks_log_error(h->component,
+                     "secret file for %s is readable by group or others (mode %o); "
+                     "chmod 600 it",
+                     name, (unsigned)(st.st_mode & 0777));
         return KS_EAUTH;
     }
     FILE *f = fopen(path, "r");

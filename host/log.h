@@ -34,8 +34,8 @@ void ks_log(int level, const char *component, const char *fmt, ...) KS_PRINTF(3,
 void ks_logv(int level, const char *component, const char *fmt, va_list ap);
 
 #define ks_log_debug(comp, ...) ks_log(KS_LOG_DEBUG, comp, __VA_ARGS__)
-#define ks_log_info(comp, ...) ks_log(KS_LOG_INFO, comp, __VA_ARGS__)
-#define ks_log_warn(comp, ...) ks_log(KS_LOG_WARN, comp, __VA_ARGS__)
+#define ks_log_info(comp, ...)  ks_log(KS_LOG_INFO, comp, __VA_ARGS__)
+#define ks_log_warn(comp, ...)  ks_log(KS_LOG_WARN, comp, __VA_ARGS__)
 #define ks_log_error(comp, ...) ks_log(KS_LOG_ERROR, comp, __VA_ARGS__)
 
 #endif

@@ -28,12 +28,18 @@ enum {
 static const char *phase_name(ks_strategy_phase_t p)
 {
     switch (p) {
-    case KS_PHASE_LOAD: return "the strategy's top level";
-    case KS_PHASE_START: return "on_start";
-    case KS_PHASE_EVENT: return "a callback";
-    case KS_PHASE_STOP: return "on_stop";
-    case KS_PHASE_CLOSED: return "a disabled strategy";
-    case KS_PHASE_RELOAD: return "on_reload";
+    case KS_PHASE_LOAD:
+        return "the strategy's top level";
+    case KS_PHASE_START:
+        return "on_start";
+    case KS_PHASE_EVENT:
+        return "a callback";
+    case KS_PHASE_STOP:
+        return "on_stop";
+    case KS_PHASE_CLOSED:
+        return "a disabled strategy";
+    case KS_PHASE_RELOAD:
+        return "on_reload";
     }
     return "?";
 }
@@ -231,8 +237,8 @@ static int ctx_order(lua_State *L)
     static const int type_v[] = {KS_ORD_MARKET, KS_ORD_LIMIT};
     static const char *const tifs[] = {"gtc", "ioc", "fok", "post_only", NULL};
     static const int tif_v[] = {KS_TIF_GTC, KS_TIF_IOC, KS_TIF_FOK, KS_TIF_POST_ONLY};
-    static const char *const known[] = {"symbol", "side", "qty", "price", "type",
-                                        "tif", "reduce_only", "venue", NULL};
+    static const char *const known[] = {"symbol", "side",        "qty",   "price", "type",
+                                        "tif",    "reduce_only", "venue", NULL};
 
     luaL_checktype(L, 1, LUA_TTABLE);
     /* Unknown keys are programmer errors (a typo must not send a different order). */
@@ -331,8 +337,8 @@ static void cancel_if_inst(void *ud, ks_order_t *o)
 {
     cancel_sym_t *c = ud;
     char err[KS_REASON_LEN];
-    if (o->inst == c->inst && ks_engine_cancel(c->eng, o->strat, o->rec.cloid, err,
-                                               sizeof(err)) == KS_OK)
+    if (o->inst == c->inst &&
+        ks_engine_cancel(c->eng, o->strat, o->rec.cloid, err, sizeof(err)) == KS_OK)
         c->n++;
 }
 
@@ -493,8 +499,9 @@ static int ctx_markets(lua_State *L)
     ks_strategy_t *st = strat(L, PH_RUNNING, "markets");
     ks_engine_t *eng = ks_strategy_engine(st);
     ks_market_t *m = ks_engine_market(eng);
-    static const char *const known[] = {"venue", "kind", "quote", "base", "min_volume_24h",
-                                        "min_funding_8h", "max_funding_8h", "symbols", NULL};
+    static const char *const known[] = {"venue",          "kind",           "quote",
+                                        "base",           "min_volume_24h", "min_funding_8h",
+                                        "max_funding_8h", "symbols",        NULL};
     uint32_t venue = ks_strategy_venue(st);
     const char *kind = NULL, *quote = NULL, *base = NULL;
     double min_vol = -1, min_f = -1e300, max_f = 1e300;
@@ -576,7 +583,8 @@ static int ctx_markets(lua_State *L)
                     lua_pop(L, 1);
                     break;
                 }
-                found = lua_type(L, -1) == LUA_TSTRING && strcmp(lua_tostring(L, -1), r->symbol) == 0;
+                found =
+                    lua_type(L, -1) == LUA_TSTRING && strcmp(lua_tostring(L, -1), r->symbol) == 0;
                 lua_pop(L, 1);
             }
             if (!found)
@@ -716,8 +724,8 @@ static int ctx_margin_level(lua_State *L)
 static int ctx_equity(lua_State *L)
 {
     ks_strategy_t *st = strat(L, PH_RUNNING, "equity");
-    lua_pushnumber(L, ks_dec_to_double(
-                          ks_engine_equity(ks_strategy_engine(st), ks_strategy_index(st))));
+    lua_pushnumber(
+        L, ks_dec_to_double(ks_engine_equity(ks_strategy_engine(st), ks_strategy_index(st))));
     return 1;
 }
 
@@ -875,8 +883,8 @@ static int ctx_hedge(lua_State *L)
 {
     ks_strategy_t *st = strat(L, PH_START | PH_EVENT | PH_RELOAD, "hedge");
     ks_engine_t *eng = ks_strategy_engine(st);
-    static const char *const known[] = {"legs", "open_timeout_ms", "max_slippage_bps", "balance",
-                                        "tag", NULL};
+    static const char *const known[] = {
+        "legs", "open_timeout_ms", "max_slippage_bps", "balance", "tag", NULL};
     static const char *const leg_known[] = {"symbol", "side", "qty", "venue", NULL};
     ks_hedge_spec_t spec;
     memset(&spec, 0, sizeof(spec));

@@ -126,8 +126,7 @@ static cJSON *to_cjson(lua_State *L, int idx, conv_t *c, int depth)
     return out;
 }
 
-int ks_lua_to_json(lua_State *L, int idx, const char *root, char **out, char *err,
-                   size_t err_len)
+int ks_lua_to_json(lua_State *L, int idx, const char *root, char **out, char *err, size_t err_len)
 {
     conv_t c = {err, err_len, ""};
     snprintf(c.path, sizeof(c.path), "%s", root);

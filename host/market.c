@@ -37,10 +37,10 @@ static bool spec_differs(const ks_instrument_t *a, const ks_instrument_t *b)
 {
     return ks_dec_cmp(a->tick_size, b->tick_size) || ks_dec_cmp(a->lot_size, b->lot_size) ||
            ks_dec_cmp(a->min_qty, b->min_qty) || ks_dec_cmp(a->max_qty, b->max_qty) ||
-           ks_dec_cmp(a->min_notional, b->min_notional) ||
-           ks_dec_cmp(a->maker_fee, b->maker_fee) || ks_dec_cmp(a->taker_fee, b->taker_fee) ||
-           a->max_leverage != b->max_leverage || a->funding_interval_h != b->funding_interval_h ||
-           a->flags != b->flags || a->kind != b->kind;
+           ks_dec_cmp(a->min_notional, b->min_notional) || ks_dec_cmp(a->maker_fee, b->maker_fee) ||
+           ks_dec_cmp(a->taker_fee, b->taker_fee) || a->max_leverage != b->max_leverage ||
+           a->funding_interval_h != b->funding_interval_h || a->flags != b->flags ||
+           a->kind != b->kind;
 }
 
 int ks_market_upsert(ks_market_t *m, uint32_t venue, const ks_instrument_t *spec, int32_t *id,

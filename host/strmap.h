@@ -20,7 +20,10 @@ typedef struct ks_strmap {
     size_t used;  /* live + tombstones */
 } ks_strmap_t;
 
-#define KS_STRMAP_INIT {NULL, 0, 0, 0}
+#define KS_STRMAP_INIT                                                                             \
+    {                                                                                              \
+        NULL, 0, 0, 0                                                                              \
+    }
 
 /* Frees keys and slots (not the values). */
 void ks_strmap_free(ks_strmap_t *m);
@@ -31,7 +34,6 @@ bool ks_strmap_get(const ks_strmap_t *m, const char *key, void **val);
 bool ks_strmap_del(ks_strmap_t *m, const char *key);
 /* Iterates: start with *it = 0; returns false at the end. */
 bool ks_strmap_next(const ks_strmap_t *m, size_t *it, const char **key, void **val);
-
 
 /* A uint64-keyed open-addressing map (key 0 is reserved). */
 typedef struct ks_u64map_slot {

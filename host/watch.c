@@ -15,8 +15,8 @@
 typedef struct entry {
     int wd;
     char dir[PATH_MAX];
-    char name[256];   /* file name, or "" for the whole directory */
-    char suffix[32];  /* directory entries: name suffix filter */
+    char name[256];  /* file name, or "" for the whole directory */
+    char suffix[32]; /* directory entries: name suffix filter */
     char changed[PATH_MAX];
     bool pending;
     ks_watch_cb cb;

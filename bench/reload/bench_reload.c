@@ -35,8 +35,8 @@ int main(int argc, char **argv)
     char dir[] = "/tmp/ks_bench_reload_XXXXXX";
     if (!mkdtemp(dir))
         return 1;
-    ks_engine_opts_t o = {.cfg = cfg, .state_dir = dir, .backtest = true,
-                          .start_wall_ns = cfg->backtest_start_ns};
+    ks_engine_opts_t o = {
+        .cfg = cfg, .state_dir = dir, .backtest = true, .start_wall_ns = cfg->backtest_start_ns};
     ks_engine_t *eng = ks_engine_new(&o, err, sizeof(err));
     if (!eng || ks_engine_start(eng, err, sizeof(err)) != 0) {
         fprintf(stderr, "%s\n", err);
@@ -64,8 +64,8 @@ int main(int argc, char **argv)
         ms[i] = (double)(b.tv_sec - a.tv_sec) * 1e3 + (double)(b.tv_nsec - a.tv_nsec) / 1e6;
     }
     qsort(ms, (size_t)n, sizeof(double), cmp);
-    printf("reload swap latency over %d reloads of %s: p50 %.3f ms, p99 %.3f ms, max %.3f ms\n",
-           n, ks_strategy_cfg(ks_engine_strategy(eng, idx))->file, ms[n / 2], ms[n * 99 / 100],
+    printf("reload swap latency over %d reloads of %s: p50 %.3f ms, p99 %.3f ms, max %.3f ms\n", n,
+           ks_strategy_cfg(ks_engine_strategy(eng, idx))->file, ms[n / 2], ms[n * 99 / 100],
            ms[n - 1]);
     free(ms);
     ks_engine_free(eng);

@@ -4,23 +4,40 @@
 const char *ks_strerror(int rc)
 {
     switch ((ks_status_t)rc) {
-    case KS_OK: return "success";
-    case KS_EINVAL: return "invalid argument";
-    case KS_ENOMEM: return "out of memory";
-    case KS_ERANGE: return "value out of range";
-    case KS_ENOENT: return "not found";
-    case KS_EEXIST: return "already exists";
-    case KS_ENOTSUP: return "not supported";
-    case KS_EAGAIN: return "try again later";
-    case KS_EIO: return "i/o error";
-    case KS_ETIMEDOUT: return "timed out";
-    case KS_EPROTO: return "protocol error";
-    case KS_EABI: return "plugin ABI mismatch";
-    case KS_ESTATE: return "not allowed in this state";
-    case KS_ERATELIMIT: return "rate limited";
-    case KS_EREJECT: return "rejected";
-    case KS_EAUTH: return "authentication failed";
-    case KS_EBUDGET: return "budget exceeded";
+    case KS_OK:
+        return "success";
+    case KS_EINVAL:
+        return "invalid argument";
+    case KS_ENOMEM:
+        return "out of memory";
+    case KS_ERANGE:
+        return "value out of range";
+    case KS_ENOENT:
+        return "not found";
+    case KS_EEXIST:
+        return "already exists";
+    case KS_ENOTSUP:
+        return "not supported";
+    case KS_EAGAIN:
+        return "try again later";
+    case KS_EIO:
+        return "i/o error";
+    case KS_ETIMEDOUT:
+        return "timed out";
+    case KS_EPROTO:
+        return "protocol error";
+    case KS_EABI:
+        return "plugin ABI mismatch";
+    case KS_ESTATE:
+        return "not allowed in this state";
+    case KS_ERATELIMIT:
+        return "rate limited";
+    case KS_EREJECT:
+        return "rejected";
+    case KS_EAUTH:
+        return "authentication failed";
+    case KS_EBUDGET:
+        return "budget exceeded";
     }
     return "unknown error";
 }
@@ -59,10 +76,14 @@ const char *ks_ord_type_name(int type)
 const char *ks_tif_name(int tif)
 {
     switch (tif) {
-    case KS_TIF_GTC: return "gtc";
-    case KS_TIF_IOC: return "ioc";
-    case KS_TIF_FOK: return "fok";
-    case KS_TIF_POST_ONLY: return "post_only";
+    case KS_TIF_GTC:
+        return "gtc";
+    case KS_TIF_IOC:
+        return "ioc";
+    case KS_TIF_FOK:
+        return "fok";
+    case KS_TIF_POST_ONLY:
+        return "post_only";
     }
     return "unknown";
 }
@@ -83,20 +104,34 @@ bool ks_order_status_is_final(int status)
 const char *ks_reject_name(int reject)
 {
     switch ((ks_reject_t)reject) {
-    case KS_REJ_NONE: return "none";
-    case KS_REJ_OTHER: return "other";
-    case KS_REJ_INSUFFICIENT_FUNDS: return "insufficient_funds";
-    case KS_REJ_REDUCE_ONLY: return "reduce_only";
-    case KS_REJ_POST_ONLY: return "post_only";
-    case KS_REJ_DUPLICATE_CLOID: return "duplicate_cloid";
-    case KS_REJ_RATE_LIMIT: return "rate_limit";
-    case KS_REJ_INVALID: return "invalid";
-    case KS_REJ_TIMESTAMP: return "timestamp";
-    case KS_REJ_NO_LIQUIDITY: return "no_liquidity";
-    case KS_REJ_RISK: return "risk";
-    case KS_REJ_AUTH: return "auth";
-    case KS_REJ_HALTED: return "halted";
-    case KS_REJ_UNKNOWN_ORDER: return "unknown_order";
+    case KS_REJ_NONE:
+        return "none";
+    case KS_REJ_OTHER:
+        return "other";
+    case KS_REJ_INSUFFICIENT_FUNDS:
+        return "insufficient_funds";
+    case KS_REJ_REDUCE_ONLY:
+        return "reduce_only";
+    case KS_REJ_POST_ONLY:
+        return "post_only";
+    case KS_REJ_DUPLICATE_CLOID:
+        return "duplicate_cloid";
+    case KS_REJ_RATE_LIMIT:
+        return "rate_limit";
+    case KS_REJ_INVALID:
+        return "invalid";
+    case KS_REJ_TIMESTAMP:
+        return "timestamp";
+    case KS_REJ_NO_LIQUIDITY:
+        return "no_liquidity";
+    case KS_REJ_RISK:
+        return "risk";
+    case KS_REJ_AUTH:
+        return "auth";
+    case KS_REJ_HALTED:
+        return "halted";
+    case KS_REJ_UNKNOWN_ORDER:
+        return "unknown_order";
     }
     return "invalid";
 }
@@ -104,21 +139,36 @@ const char *ks_reject_name(int reject)
 const char *ks_event_type_name(int type)
 {
     switch ((ks_event_type_t)type) {
-    case KS_EV_BBO: return "bbo";
-    case KS_EV_BOOK: return "book";
-    case KS_EV_TRADE: return "trade";
-    case KS_EV_TICKER: return "ticker";
-    case KS_EV_ORACLE: return "oracle";
-    case KS_EV_LIQUIDATION: return "liquidation";
-    case KS_EV_ORDER: return "order";
-    case KS_EV_FILL: return "fill";
-    case KS_EV_POSITION: return "position";
-    case KS_EV_BALANCE: return "balance";
-    case KS_EV_FUNDING: return "funding";
-    case KS_EV_CONN: return "conn";
-    case KS_EV_INSTRUMENT: return "instrument";
-    case KS_EV_SYNC_DONE: return "sync_done";
-    case KS_EV_TRANSFER: return "transfer";
+    case KS_EV_BBO:
+        return "bbo";
+    case KS_EV_BOOK:
+        return "book";
+    case KS_EV_TRADE:
+        return "trade";
+    case KS_EV_TICKER:
+        return "ticker";
+    case KS_EV_ORACLE:
+        return "oracle";
+    case KS_EV_LIQUIDATION:
+        return "liquidation";
+    case KS_EV_ORDER:
+        return "order";
+    case KS_EV_FILL:
+        return "fill";
+    case KS_EV_POSITION:
+        return "position";
+    case KS_EV_BALANCE:
+        return "balance";
+    case KS_EV_FUNDING:
+        return "funding";
+    case KS_EV_CONN:
+        return "conn";
+    case KS_EV_INSTRUMENT:
+        return "instrument";
+    case KS_EV_SYNC_DONE:
+        return "sync_done";
+    case KS_EV_TRANSFER:
+        return "transfer";
     }
     return "unknown";
 }
@@ -126,9 +176,12 @@ const char *ks_event_type_name(int type)
 const char *ks_wallet_name(int wallet)
 {
     switch (wallet) {
-    case KS_WALLET_SPOT: return "spot";
-    case KS_WALLET_FUTURES: return "futures";
-    case KS_WALLET_UNIFIED: return "unified";
+    case KS_WALLET_SPOT:
+        return "spot";
+    case KS_WALLET_FUTURES:
+        return "futures";
+    case KS_WALLET_UNIFIED:
+        return "unified";
     }
     return "unknown";
 }

@@ -15,7 +15,7 @@ typedef struct rv {
     ks_host_t *host;
     FILE *log;
     bool fill, reject_spot, partial_spot;
-    int firehose;      /* BBO events per millisecond, numbered in bid_qty */
+    int firehose; /* BBO events per millisecond, numbered in bid_qty */
     uint64_t fh_seq, fh_timer;
     int64_t fh_start;
     int reject_spot_after, spot_orders;
@@ -181,8 +181,8 @@ static int rv_place(void *self, const ks_order_cmd_t *c)
         return KS_OK;
     }
     bool spot = c->inst == v->spot;
-    if (spot && (v->reject_spot ||
-                 (v->reject_spot_after >= 0 && v->spot_orders >= v->reject_spot_after))) {
+    if (spot &&
+        (v->reject_spot || (v->reject_spot_after >= 0 && v->spot_orders >= v->reject_spot_after))) {
         v->spot_orders++;
         ks_order_update_t u;
         KS_EVENT_INIT(&u, KS_EV_ORDER);

@@ -43,19 +43,22 @@ static void start(fx_t *f, const char *venue_cfg, const char *rate_limit, const 
     snprintf(f->log, sizeof(f->log), "%s/venue.log", f->dir);
     snprintf(path, sizeof(path), "%s/s.lua", f->dir);
     write_file(path, lua);
-    snprintf(json, sizeof(json),
-             "{\"plugin_path\": [\"%s\"], \"state_dir\": \"%s/state\","
-             " \"venues\": {\"v\": {\"plugin\": \"recvenue\", \"config\": {\"log\":\"%s\"%s%s}%s%s}},"
-             " \"strategies\": {\"s\": {\"file\": \"s.lua\", \"venue\": \"v\","
-             " \"symbols\": [\"TST/USDT:USDT\", \"TST/USDT\"], \"capital\": \"1000000\"}}}",
-             KS_TEST_PLUGIN_DIR, f->dir, f->log, venue_cfg[0] ? "," : "", venue_cfg,
-             rate_limit[0] ? ", \"rate_limit\": " : "", rate_limit);
+    snprintf(
+        json, sizeof(json),
+        "{\"plugin_path\": [\"%s\"], \"state_dir\": \"%s/state\","
+        " \"venues\": {\"v\": {\"plugin\": \"recvenue\", \"config\": {\"log\":\"%s\"%s%s}%s%s}},"
+        " \"strategies\": {\"s\": {\"file\": \"s.lua\", \"venue\": \"v\","
+        " \"symbols\": [\"TST/USDT:USDT\", \"TST/USDT\"], \"capital\": \"1000000\"}}}",
+        KS_TEST_PLUGIN_DIR, f->dir, f->log, venue_cfg[0] ? "," : "", venue_cfg,
+        rate_limit[0] ? ", \"rate_limit\": " : "", rate_limit);
     f->cfg = ks_config_parse(json, f->dir, err, sizeof(err));
     if (!f->cfg)
         fail_msg("config: %s", err);
     char state[128];
     snprintf(state, sizeof(state), "%s/state", f->dir);
-    ks_engine_opts_t o = {.cfg = f->cfg, .state_dir = state, .backtest = true,
+    ks_engine_opts_t o = {.cfg = f->cfg,
+                          .state_dir = state,
+                          .backtest = true,
                           .start_wall_ns = f->cfg->backtest_start_ns};
     f->eng = ks_engine_new(&o, err, sizeof(err));
     if (!f->eng)
@@ -228,7 +231,8 @@ static void run_hedge(fx_t *f, const char *venue_cfg, const char *params)
         char *p = strstr(lua, "S.params = {close_after = 0, balance = 'trim'}");
         assert_non_null(p);
         char tail[2048];
-        snprintf(tail, sizeof(tail), "%s", p + strlen("S.params = {close_after = 0, balance = 'trim'}"));
+        snprintf(tail, sizeof(tail), "%s",
+                 p + strlen("S.params = {close_after = 0, balance = 'trim'}"));
         snprintf(p, sizeof(lua) - (size_t)(p - lua), "S.params = {%s}%s", params, tail);
     }
     start(f, venue_cfg, "", lua);
@@ -268,8 +272,7 @@ static void a_partial_leg_trims_the_other_to_match(void **state)
 static void top_up_buys_the_missing_part_before_trimming(void **state)
 {
     fx_t f;
-    run_hedge(&f, "\"fill\":true,\"partial_spot\":true",
-              "close_after = 0, balance = 'top_up'");
+    run_hedge(&f, "\"fill\":true,\"partial_spot\":true", "close_after = 0, balance = 'top_up'");
     assert_int_equal(hedge_state(&f), KS_HEDGE_ACTIVE);
     /* 5 filled, top-up of 5 filled 2, then the perp is trimmed to 7 */
     assert_pos(&f, "TST/USDT", "7");
@@ -292,8 +295,10 @@ static void a_close_failing_on_one_leg_restores_the_hedge(void **state)
     snprintf(path, sizeof(path), "%s/state/kestrel.db", f.dir);
     ks_store_flush(ks_engine_store(f.eng));
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_prepare_v2(db, "SELECT detail FROM events WHERE kind = "
-                                            "'hedge.transition' ORDER BY id", -1, &st, NULL),
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "SELECT detail FROM events WHERE kind = "
+                                        "'hedge.transition' ORDER BY id",
+                                        -1, &st, NULL),
                      SQLITE_OK);
     int n = 0;
     const char *want[] = {"\"to\":\"active\"", "\"to\":\"closing\"", "hedge restored"};

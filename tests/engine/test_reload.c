@@ -115,9 +115,9 @@ static void reloading_under_load_loses_and_repeats_no_event(void **state)
 
     char buf[32] = "";
     size_t len = 0;
-    assert_int_equal(ks_store_kv_get(ks_engine_store(f.eng), "v", "firehose.sent", buf,
-                                     sizeof(buf) - 1, &len),
-                     KS_OK);
+    assert_int_equal(
+        ks_store_kv_get(ks_engine_store(f.eng), "v", "firehose.sent", buf, sizeof(buf) - 1, &len),
+        KS_OK);
     buf[len] = '\0';
     double sent = atof(buf);
     double count = state_number(f.eng, "count");

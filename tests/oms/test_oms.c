@@ -164,9 +164,9 @@ static void create_writes_ahead_with_a_strategy_prefixed_unique_cloid(void **sta
     sqlite3 *db;
     sqlite3_stmt *s;
     assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM orders WHERE cloid = ?", -1,
-                                        &s, NULL),
-                     SQLITE_OK);
+    assert_int_equal(
+        sqlite3_prepare_v2(db, "SELECT count(*) FROM orders WHERE cloid = ?", -1, &s, NULL),
+        SQLITE_OK);
     sqlite3_bind_text(s, 1, a->rec.cloid, -1, SQLITE_STATIC);
     assert_int_equal(sqlite3_step(s), SQLITE_ROW);
     assert_int_equal(sqlite3_column_int(s, 0), 1);
@@ -179,13 +179,13 @@ static void duplicate_and_stale_updates_change_nothing(void **state)
     fx_t *f = *state;
     ks_order_t *o = new_order(f, f->strat, f->perp, KS_SIDE_BUY, "1");
     update(f, o, KS_OS_ACKED, "0", true);
-    update(f, o, KS_OS_ACKED, "0", false);     /* duplicate ack */
+    update(f, o, KS_OS_ACKED, "0", false); /* duplicate ack */
     update(f, o, KS_OS_PARTIAL, "0.4", true);
     update(f, o, KS_OS_PARTIAL, "0.4", false); /* duplicate partial */
     update(f, o, KS_OS_PARTIAL, "0.2", false); /* older partial arriving late */
     update(f, o, KS_OS_ACKED, "0", false);     /* late ack */
     update(f, o, KS_OS_FILLED, "1", true);
-    update(f, o, KS_OS_CANCELED, "1", false);  /* after final */
+    update(f, o, KS_OS_CANCELED, "1", false); /* after final */
     assert_int_equal(o->rec.status, KS_OS_FILLED);
     assert_dec(o->rec.filled, "1");
     assert_int_equal(f->oms.n_open, 0);
@@ -213,14 +213,14 @@ static void fills_build_average_cost_and_realize_on_close(void **state)
     ks_order_t *s1 = new_order(f, f->strat, f->perp, KS_SIDE_SELL, "2");
     fill(f, s1, "t3", "120", "2", "0.132", "USDT");
     assert_dec(p->qty, "2");
-    assert_dec(p->realized, "25");   /* 2 * (120 - 107.5) */
+    assert_dec(p->realized, "25"); /* 2 * (120 - 107.5) */
     assert_dec(p->avg_entry, "107.5");
     assert_dec(p->fees, "0.3685");
     /* Flip: sell 5 against +2 -> -3 opened at 100. */
     ks_order_t *s2 = new_order(f, f->strat, f->perp, KS_SIDE_SELL, "5");
     fill(f, s2, "t4", "100", "5", "0", "USDT");
     assert_dec(p->qty, "-3");
-    assert_dec(p->realized, "10");   /* 25 + 2 * (100 - 107.5) */
+    assert_dec(p->realized, "10"); /* 25 + 2 * (100 - 107.5) */
     assert_dec(p->avg_entry, "100");
     /* Short closed lower: profit. */
     ks_order_t *b3 = new_order(f, f->strat, f->perp, KS_SIDE_BUY, "3");

@@ -32,10 +32,18 @@ static const char *F(ks_dec_t d)
 static void parse_and_format_round_trip(void **state)
 {
     const char *cases[][2] = {
-        {"0", "0"},           {"-0", "0"},          {"1.50", "1.5"},
-        {"65000.5", "65000.5"}, {"0.00012", "0.00012"}, {"-3", "-3"},
-        {"1e-7", "0.0000001"}, {"1.25E+3", "1250"},  {"+7", "7"},
-        {".5", "0.5"},        {"5.", "5"},          {"123456789012345678", "123456789012345678"},
+        {"0", "0"},
+        {"-0", "0"},
+        {"1.50", "1.5"},
+        {"65000.5", "65000.5"},
+        {"0.00012", "0.00012"},
+        {"-3", "-3"},
+        {"1e-7", "0.0000001"},
+        {"1.25E+3", "1250"},
+        {"+7", "7"},
+        {".5", "0.5"},
+        {"5.", "5"},
+        {"123456789012345678", "123456789012345678"},
         {"0.000000000000000001", "0.000000000000000001"},
         {"9223372036854775807", "9223372036854775807"},
     };
@@ -93,9 +101,9 @@ static void mul_round_keeps_direction(void **state)
     assert_int_equal(ks_dec_mul_round(D("845.0013"), D("0.00055"), 8, KS_ROUND_FLOOR, &r), KS_OK);
     assert_string_equal(F(r), "0.46475071");
     /* Large products keep as many digits as fit instead of failing. */
-    assert_int_equal(ks_dec_mul_round(D("65000.123456789"), D("1000.12345678"), 18,
-                                      KS_ROUND_HALF_EVEN, &r),
-                     KS_OK);
+    assert_int_equal(
+        ks_dec_mul_round(D("65000.123456789"), D("1000.12345678"), 18, KS_ROUND_HALF_EVEN, &r),
+        KS_OK);
     assert_true(ks_dec_to_double(r) > 65008148.0 && ks_dec_to_double(r) < 65008148.5);
 }
 
@@ -358,8 +366,8 @@ static void ccxt_decimal_to_precision_vectors(void **state)
             free(a);
         }
     }
-    printf("ccxt decimal vectors: %d applied, %d passed, %d not applicable\n", t.applied,
-           t.passed, t.not_applicable);
+    printf("ccxt decimal vectors: %d applied, %d passed, %d not applicable\n", t.applied, t.passed,
+           t.not_applicable);
     cJSON_Delete(root);
     free(text);
     assert_int_equal(failures, 0);

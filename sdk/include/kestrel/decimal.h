@@ -22,10 +22,14 @@ typedef struct ks_dec {
     int32_t scale;
 } ks_dec_t;
 
-#define KS_DEC_ZERO ((ks_dec_t){0, 0})
+#define KS_DEC_ZERO  ((ks_dec_t){0, 0})
 #define KS_DEC(m, s) ((ks_dec_t){(m), (s)})
-/* The same as a plain initializer, for static tables: `static const ks_dec_t x = KS_DEC_INIT(5, 1);` */
-#define KS_DEC_INIT(m, s) {(m), (s)}
+/* The same as a plain initializer, for static tables: `static const ks_dec_t x = KS_DEC_INIT(5,
+ * 1);` */
+#define KS_DEC_INIT(m, s)                                                                          \
+    {                                                                                              \
+        (m), (s)                                                                                   \
+    }
 
 typedef enum ks_round {
     KS_ROUND_FLOOR = 0,     /* toward -infinity */

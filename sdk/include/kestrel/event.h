@@ -44,12 +44,12 @@ typedef struct ks_event {
 
 /* Zero an event struct and set its header: `ks_bbo_t ev; KS_EVENT_INIT(&ev, KS_EV_BBO);`
  * (inst starts at -1, "not about one instrument"). */
-#define KS_EVENT_INIT(ptr, type_)                                                                 \
-    do {                                                                                          \
-        memset((ptr), 0, sizeof(*(ptr)));                                                         \
-        (ptr)->hdr.struct_size = (uint32_t)sizeof(*(ptr));                                        \
-        (ptr)->hdr.type = (uint16_t)(type_);                                                      \
-        (ptr)->hdr.inst = -1;                                                                     \
+#define KS_EVENT_INIT(ptr, type_)                                                                  \
+    do {                                                                                           \
+        memset((ptr), 0, sizeof(*(ptr)));                                                          \
+        (ptr)->hdr.struct_size = (uint32_t)sizeof(*(ptr));                                         \
+        (ptr)->hdr.type = (uint16_t)(type_);                                                       \
+        (ptr)->hdr.inst = -1;                                                                      \
     } while (0)
 
 enum {
@@ -74,7 +74,7 @@ typedef struct ks_book {
     uint64_t prev_update_id; /* the previous sequence when the venue sends one, else 0 */
     bool snapshot;           /* true: replaces the book; false: a delta */
     uint32_t n_bids, n_asks;
-    const ks_level_t *bids;  /* best first; borrowed, copied by the host on emit */
+    const ks_level_t *bids; /* best first; borrowed, copied by the host on emit */
     const ks_level_t *asks;
 } ks_book_t;
 
@@ -103,11 +103,11 @@ typedef struct ks_ticker {
     ks_event_t hdr;
     uint32_t fields; /* KS_TK_* */
     ks_dec_t last, mark, index, bid, ask;
-    ks_dec_t funding_rate;      /* per interval; positive: longs pay shorts */
-    int64_t next_funding_ts;    /* ns since the epoch */
+    ks_dec_t funding_rate;   /* per interval; positive: longs pay shorts */
+    int64_t next_funding_ts; /* ns since the epoch */
     int32_t funding_interval_h;
-    ks_dec_t open_interest;     /* base units */
-    ks_dec_t volume_quote_24h;  /* 24h turnover in quote currency */
+    ks_dec_t open_interest;    /* base units */
+    ks_dec_t volume_quote_24h; /* 24h turnover in quote currency */
 } ks_ticker_t;
 
 typedef struct ks_oracle {
@@ -127,16 +127,16 @@ typedef struct ks_order_update {
     ks_event_t hdr;
     char cloid[KS_CLOID_LEN];
     char venue_id[KS_VENUE_ID_LEN];
-    uint8_t status;    /* ks_order_status_t */
+    uint8_t status; /* ks_order_status_t */
     int8_t side;
-    uint8_t type;      /* ks_ord_type_t */
+    uint8_t type; /* ks_ord_type_t */
     uint8_t tif;
     bool reduce_only;
     ks_dec_t price, qty;
-    ks_dec_t filled;   /* cumulative */
+    ks_dec_t filled; /* cumulative */
     ks_dec_t avg_price;
-    ks_dec_t fee;      /* cumulative, in fee_asset; negative is a rebate */
-    int32_t reject;    /* ks_reject_t */
+    ks_dec_t fee;   /* cumulative, in fee_asset; negative is a rebate */
+    int32_t reject; /* ks_reject_t */
     char reason[KS_REASON_LEN];
 } ks_order_update_t;
 
@@ -154,7 +154,7 @@ typedef struct ks_fill {
 
 typedef struct ks_position {
     ks_event_t hdr;
-    ks_dec_t qty; /* signed: > 0 long, < 0 short */
+    ks_dec_t qty;                       /* signed: > 0 long, < 0 short */
     ks_dec_t entry_px, mark_px, liq_px; /* liq_px zero when none */
     ks_dec_t margin;                    /* margin allocated to the position */
     ks_dec_t upnl;

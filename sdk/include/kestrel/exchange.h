@@ -25,10 +25,10 @@ enum {
 /* Capabilities an adapter declares in ks_exchange_ops_t.caps. */
 enum {
     KS_XCAP_AMEND = 1u << 0,
-    KS_XCAP_TRANSFER = 1u << 1,          /* separate spot and futures wallets */
-    KS_XCAP_UNIFIED_WALLET = 1u << 2,    /* one wallet for spot and derivatives */
+    KS_XCAP_TRANSFER = 1u << 1,       /* separate spot and futures wallets */
+    KS_XCAP_UNIFIED_WALLET = 1u << 2, /* one wallet for spot and derivatives */
     KS_XCAP_REDUCE_ONLY_SPOT = 1u << 3,
-    KS_XCAP_QUERY_BY_CLOID = 1u << 4,    /* fetch(KS_FETCH_ORDER) works by client id */
+    KS_XCAP_QUERY_BY_CLOID = 1u << 4, /* fetch(KS_FETCH_ORDER) works by client id */
 };
 
 /* What a request is, for rate-limit weights. */

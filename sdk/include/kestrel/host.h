@@ -47,8 +47,8 @@ typedef struct ks_http_request {
 
 typedef struct ks_http_response {
     uint32_t struct_size;
-    int32_t rc;     /* KS_OK when an HTTP reply arrived; KS_ETIMEDOUT, KS_EIO otherwise */
-    int32_t status; /* HTTP status, 0 when no reply */
+    int32_t rc;       /* KS_OK when an HTTP reply arrived; KS_ETIMEDOUT, KS_EIO otherwise */
+    int32_t status;   /* HTTP status, 0 when no reply */
     const char *body; /* NUL-terminated; borrowed, valid during the callback */
     size_t body_len;
     const ks_http_header_t *headers; /* lower-cased names; borrowed */
@@ -91,22 +91,22 @@ typedef struct ks_ratelimit_info {
 } ks_ratelimit_info_t;
 
 typedef enum ks_action_kind {
-    KS_ACT_BLOCK_NEW = 1,   /* no new entries (reduce-only still allowed) */
-    KS_ACT_UNBLOCK = 2,     /* lift a block this plugin requested */
+    KS_ACT_BLOCK_NEW = 1, /* no new entries (reduce-only still allowed) */
+    KS_ACT_UNBLOCK = 2,   /* lift a block this plugin requested */
     KS_ACT_CANCEL_ALL = 3,
-    KS_ACT_REDUCE = 4,      /* reduce the position(s) in scope */
+    KS_ACT_REDUCE = 4, /* reduce the position(s) in scope */
     KS_ACT_FLATTEN_ALL = 5,
-    KS_ACT_KILL = 6,        /* the kill switch: block, cancel, flatten, persist, exit */
-    KS_ACT_NOTIFY = 7,      /* an event to the strategy only */
+    KS_ACT_KILL = 6,   /* the kill switch: block, cancel, flatten, persist, exit */
+    KS_ACT_NOTIFY = 7, /* an event to the strategy only */
 } ks_action_kind_t;
 
 typedef struct ks_action {
     uint32_t struct_size;
-    uint32_t kind;         /* ks_action_kind_t */
-    const char *strategy;  /* NULL: every strategy; borrowed */
-    int32_t inst;          /* -1: every instrument */
-    ks_dec_t fraction;     /* KS_ACT_REDUCE: share of the position to close, 0..1 */
-    const char *reason;    /* one line; borrowed */
+    uint32_t kind;        /* ks_action_kind_t */
+    const char *strategy; /* NULL: every strategy; borrowed */
+    int32_t inst;         /* -1: every instrument */
+    ks_dec_t fraction;    /* KS_ACT_REDUCE: share of the position to close, 0..1 */
+    const char *reason;   /* one line; borrowed */
 } ks_action_t;
 
 typedef struct ks_host_api {

@@ -44,17 +44,17 @@ typedef enum ks_reject {
     KS_REJ_NONE = 0,
     KS_REJ_OTHER = 1,
     KS_REJ_INSUFFICIENT_FUNDS = 2,
-    KS_REJ_REDUCE_ONLY = 3,     /* reduce-only order would increase the position */
-    KS_REJ_POST_ONLY = 4,       /* post-only order would have taken */
+    KS_REJ_REDUCE_ONLY = 3, /* reduce-only order would increase the position */
+    KS_REJ_POST_ONLY = 4,   /* post-only order would have taken */
     KS_REJ_DUPLICATE_CLOID = 5,
     KS_REJ_RATE_LIMIT = 6,
-    KS_REJ_INVALID = 7,         /* bad price, size, tick or lot */
-    KS_REJ_TIMESTAMP = 8,       /* request time outside the venue's receive window */
-    KS_REJ_NO_LIQUIDITY = 9,    /* market/IOC order found nothing to fill */
-    KS_REJ_RISK = 10,           /* refused by the host's risk chain */
+    KS_REJ_INVALID = 7,      /* bad price, size, tick or lot */
+    KS_REJ_TIMESTAMP = 8,    /* request time outside the venue's receive window */
+    KS_REJ_NO_LIQUIDITY = 9, /* market/IOC order found nothing to fill */
+    KS_REJ_RISK = 10,        /* refused by the host's risk chain */
     KS_REJ_AUTH = 11,
     KS_REJ_HALTED = 12,
-    KS_REJ_UNKNOWN_ORDER = 13,  /* cancel or query of an order the venue does not know */
+    KS_REJ_UNKNOWN_ORDER = 13, /* cancel or query of an order the venue does not know */
 } ks_reject_t;
 
 /* What the host asks an exchange plugin to send. All fields are exact; price and qty
@@ -62,14 +62,14 @@ typedef enum ks_reject {
  * call only (copy what you keep). */
 typedef struct ks_order_cmd {
     uint32_t struct_size;
-    int32_t inst;              /* host instrument id */
-    char cloid[KS_CLOID_LEN];  /* client order id, unique forever, <= 36 chars */
-    int8_t side;               /* ks_side_t */
-    uint8_t type;              /* ks_ord_type_t */
-    uint8_t tif;               /* ks_tif_t (ignored for market orders) */
+    int32_t inst;             /* host instrument id */
+    char cloid[KS_CLOID_LEN]; /* client order id, unique forever, <= 36 chars */
+    int8_t side;              /* ks_side_t */
+    uint8_t type;             /* ks_ord_type_t */
+    uint8_t tif;              /* ks_tif_t (ignored for market orders) */
     bool reduce_only;
-    ks_dec_t price;            /* limit price; zero for market orders */
-    ks_dec_t qty;              /* base quantity, > 0 */
+    ks_dec_t price; /* limit price; zero for market orders */
+    ks_dec_t qty;   /* base quantity, > 0 */
 } ks_order_cmd_t;
 
 /* Cancel by client id (and venue id when known). Borrowed; valid during the call. */
@@ -98,25 +98,25 @@ typedef enum ks_wallet {
 
 typedef struct ks_transfer_cmd {
     uint32_t struct_size;
-    uint64_t req_id;            /* echoed in the KS_EV_TRANSFER result */
+    uint64_t req_id; /* echoed in the KS_EV_TRANSFER result */
     char asset[KS_ASSET_LEN];
     ks_dec_t amount;
-    uint8_t from;               /* ks_wallet_t */
+    uint8_t from; /* ks_wallet_t */
     uint8_t to;
 } ks_transfer_cmd_t;
 
 /* A strategy's request before risk checks. Risk plugins see it through check(). */
 typedef struct ks_order_intent {
     uint32_t struct_size;
-    const char *strategy;       /* borrowed */
+    const char *strategy; /* borrowed */
     int32_t inst;
     int8_t side;
     uint8_t type;
     uint8_t tif;
     bool reduce_only;
-    ks_dec_t price;             /* zero for market orders */
+    ks_dec_t price; /* zero for market orders */
     ks_dec_t qty;
-    ks_dec_t ref_price;         /* the price used for notional checks (limit or mark) */
+    ks_dec_t ref_price; /* the price used for notional checks (limit or mark) */
 } ks_order_intent_t;
 
 #endif

@@ -28,18 +28,18 @@ typedef struct ks_plugin_desc {
 
 typedef const ks_plugin_desc_t *(*ks_plugin_entry_fn)(void);
 
-#define KS_PLUGIN_DESC(kind_, name_, version_, descr_, ops_)                                      \
-    {                                                                                             \
-        sizeof(ks_plugin_desc_t), KS_ABI_MAJOR, KS_ABI_MINOR, (kind_), (name_), (version_),      \
-            (descr_), (ops_)                                                                      \
+#define KS_PLUGIN_DESC(kind_, name_, version_, descr_, ops_)                                       \
+    {                                                                                              \
+        sizeof(ks_plugin_desc_t), KS_ABI_MAJOR, KS_ABI_MINOR, (kind_), (name_), (version_),        \
+            (descr_), (ops_)                                                                       \
     }
 
-#define KS_PLUGIN_DEFINE(desc_)                                                                   \
-    KS_EXTERN_C_BEGIN KS_EXPORT const ks_plugin_desc_t *KS_PLUGIN_ENTRY(void);                    \
-    KS_EXTERN_C_END                                                                               \
-    KS_EXPORT const ks_plugin_desc_t *KS_PLUGIN_ENTRY(void)                                       \
-    {                                                                                             \
-        return &(desc_);                                                                          \
+#define KS_PLUGIN_DEFINE(desc_)                                                                    \
+    KS_EXTERN_C_BEGIN KS_EXPORT const ks_plugin_desc_t *KS_PLUGIN_ENTRY(void);                     \
+    KS_EXTERN_C_END                                                                                \
+    KS_EXPORT const ks_plugin_desc_t *KS_PLUGIN_ENTRY(void)                                        \
+    {                                                                                              \
+        return &(desc_);                                                                           \
     }
 
 #endif

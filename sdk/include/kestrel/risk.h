@@ -35,9 +35,9 @@ typedef struct ks_market_view {
     int64_t ticker_recv_ns;
     ks_dec_t oracle;
     int64_t oracle_recv_ns;
-    int64_t last_venue_ts;   /* newest venue timestamp seen on this instrument */
+    int64_t last_venue_ts; /* newest venue timestamp seen on this instrument */
     uint32_t spec_version;
-    uint32_t inst_flags;     /* KS_INST_* */
+    uint32_t inst_flags; /* KS_INST_* */
 } ks_market_view_t;
 
 /* Read-only view of the host's portfolio, valid during the call only. */
