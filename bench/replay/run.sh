@@ -33,9 +33,9 @@ syms() { # "perp"/"both" BASES... -> JSON list
     echo "$out"
 }
 
-# dataset: venue config, symbols, CLI args. --data sets the run length to the data's span;
-# a config "replay" block keeps its options (the engine replaces the block on --data) and
-# runs --days.
+# dataset: venue config, symbols, CLI args. --data sets the run length to the data's span
+# (the config's other replay options are kept); a config "replay" block with paths runs
+# --days.
 dataset() {
     case $1 in
     books) # hftbacktest: Binance USD-M + spot BTC/ETH, 6 minutes, books + BBO + trades
@@ -46,8 +46,9 @@ dataset() {
         echo '{"replay": {"paths": ["'"$D"'/cryptofeed/BYBIT.jsonl"], "oracle_from_index": true}}'
         echo "$(syms both BTC ETH), $(syms perp SOL DOGE)"
         echo "--days 1" ;;
-    candles) # Binance funding + 1h klines: 17 perps + synthetic spot, 188 days
-        echo '{"replay": {"paths": ["'"$D"'/gravestone-data"], "synthetic_spot": true}}'
+    candles) # Binance funding + 1h klines: 17 perps + synthetic spot, 188 days; leverage 1
+        # (BULLA closes 12x its January price: a short at the default 10x is liquidated)
+        echo '{"leverage": 1, "replay": {"paths": ["'"$D"'/gravestone-data"], "synthetic_spot": true}}'
         echo "$(syms both $G17)"
         echo "--days 190" ;;
     liquidations) # Binance forceOrder excerpt over the 1h klines, one day
@@ -67,12 +68,15 @@ plan() {
         *) echo "$ds demo {}" ;;
         esac
     done
+    # The shipped strategies with their default timers (funding_arb: scan 60 s, guard 10 s);
+    # on synthetic spot the premium filter must be off (zero basis), as in
+    # examples/funding_arb_binance.json; liquidation as in examples/liquidation_binance.json.
     if [ -f "$S/strategies/funding_arb.lua" ]; then
-        echo "candles funding_arb {\"scan_s\":3600,\"guard_s\":600}"
+        echo "candles funding_arb {\"use_premium_filter\":false}"
         echo "bybit funding_arb {}"
     fi
     if [ -f "$S/strategies/liquidation.lua" ]; then
-        echo "liquidations liquidation {}"
+        echo "liquidations liquidation {\"burst_notional\":50000,\"entry_timeout_s\":900}"
         echo "books liquidation {}"
     fi
     if [ -f "$S/strategies/oracle_dislocation.lua" ]; then
