@@ -715,17 +715,21 @@ function api.hedge(h, spec)
     return id
 end
 
-function api.close_hedge(h, id)
+function api.close_hedge(h, id, fraction)
     h:_check_phase(CANCELING, "close_hedge")
     id = check_string(id, 1, "close_hedge")
+    if fraction ~= nil and (type(fraction) ~= "number" or not (fraction > 0) or fraction > 1) then
+        error("ctx.close_hedge: fraction must be in (0, 1]", 2)
+    end
     local g = h._hedges[id]
     if not g then return h:_refuse("close_hedge", "no such hedge " .. id, {id = id}) end
     if g.state ~= "active" then
         return h:_refuse("close_hedge",
                          fmt("hedge %s is %s; only an active hedge can be closed", id, g.state), {id = id})
     end
-    g.state, g.reason = "closing", "close requested"
-    h:_intent("close_hedge", {id = id})
+    local full = fraction == nil or fraction >= 1
+    g.state, g.reason = "closing", full and "close requested" or "reduce requested"
+    h:_intent("close_hedge", {id = id, fraction = fraction or 1})
     return true
 end
 

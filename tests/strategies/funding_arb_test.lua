@@ -58,8 +58,7 @@ local function open_pair(opts)
     return h, hd.id, spot, perp, qty
 end
 
--- Records the fraction of every ctx.close_hedge call (the harness's fake close_hedge does
--- not keep it).
+-- Records the arguments of every ctx.close_hedge call, in the order they were made.
 local function spy_close(h)
     local calls = {}
     local orig = h.ctx.close_hedge
