@@ -605,7 +605,9 @@ static void real_run_until_returns_at_the_deadline(void **state)
     assert_int_equal(ks_loop_run_until(loop, deadline), KS_OK);
     int64_t now = ks_loop_now_ns(loop);
     assert_true(now >= deadline);
-    assert_true(now - deadline < 5 * MS);
+    /* returns at the deadline, not at some later event (none would come); the slack is
+     * for a loaded machine */
+    assert_true(now - deadline < 50 * MS);
     assert_false(ks_loop_stopped(loop));
     ks_loop_free(loop);
 }
