@@ -28,6 +28,9 @@
 
 #define ACK_TIMEOUT_NS (5LL * 1000000000)   /* SENT without an answer -> UNKNOWN */
 #define WATCHDOG_NS (1LL * 1000000000)
+#define QUERY_RETRY_NS       (5LL * 1000000000) /* an unanswered order query is asked again */
+#define QUERY_RETRY_MAX_NS   (60LL * 1000000000)
+#define FILL_GRACE_NS        (5LL * 1000000000) /* fills may trail their order's final update */
 #define BACKTEST_FLUSH_EVERY 4096          /* loop iterations between store commits */
 
 typedef union ks_any_event {
@@ -100,6 +103,7 @@ struct ks_engine {
     /* event queue, double-buffered: emits during a drain go to the next batch */
     evbatch_t cur, next;
     bool drain_posted;
+    bool hold_events; /* start-up: queue venue events without dispatching them */
     uint64_t seq;
     uint64_t next_req; /* fetch request ids */
     uint64_t counts[KS_EV_TYPE_MAX + 1];
@@ -126,6 +130,23 @@ struct ks_engine {
     int n_recon_unknown;
     ks_u64map_t recon_queries;  /* fetch(ORDER) req id -> order */
     int recon_enoent;           /* orders the venue never saw */
+    /* the watchdog: orders it asked the venue about (UNKNOWN ones, and market/IOC orders
+     * left without a final answer), and finished orders whose fills did not all arrive */
+    struct wd_query {
+        ks_order_t *o;
+        uint64_t req;
+        int64_t asked_ns;
+        int tries;
+    } * wdq;
+    int n_wdq, cap_wdq;
+    struct fill_wait {
+        ks_order_t *o;
+        int64_t since_ns;
+    } * fw;
+    int n_fw, cap_fw;
+    /* orders not known final, for the watchdog (the OMS keeps every order ever placed) */
+    ks_order_t **live;
+    int n_live, cap_live;
     /* kill switch */
     bool killing;
     int64_t kill_deadline_ns;
@@ -512,6 +533,9 @@ static size_t event_size(int type)
 
 static void drain(ks_loop_t *loop, void *ud);
 static void recon_order(ks_engine_t *eng, const ks_order_update_t *u, ks_order_t *o);
+static void fill_wait_add(ks_engine_t *eng, ks_order_t *o);
+static void live_add(void *ud, ks_order_t *o);
+static bool wd_answered(ks_engine_t *eng, const ks_sync_done_t *sd);
 static int reduce_scope(ks_engine_t *eng, int strat, int32_t inst, ks_dec_t fraction,
                         const char *reason);
 
@@ -676,6 +700,18 @@ static void on_transfer_result(ks_engine_t *eng, const ks_transfer_result_t *r)
     }
 }
 
+/* A fill the OMS booked (from the venue, or the difference the venue reported filled
+ * beyond the fills received): risk monitors, the strategy, its leg group. */
+static void fill_applied(ks_engine_t *eng, ks_order_t *o, ks_fill_t *f)
+{
+    f->hdr.inst = o->inst;
+    risk_on_event(eng, &f->hdr);
+    notify_strategy(eng, o->strat, &f->hdr);
+    if (o->strat >= 0 && ks_strategy_enabled(eng->strats[o->strat]))
+        ks_strategy_position_changed(eng->strats[o->strat], o->inst);
+    ks_legs_on_fill(eng->legs, o, f);
+}
+
 static void dispatch(ks_engine_t *eng, ks_event_t *ev)
 {
     ks_venue_t *v = ks_engine_venue(eng, ev->venue);
@@ -720,6 +756,11 @@ static void dispatch(ks_engine_t *eng, ks_event_t *ev)
         if (!changed)
             return;
         ev->inst = o->inst;
+        /* Finished with less in fills than the venue reports filled: the fills may still
+         * be on their way, or lost (the watchdog books the difference after a grace). */
+        if (ks_order_status_is_final(o->rec.status) && !eng->recon_active &&
+            ks_dec_cmp(o->fill_qty, o->rec.filled) < 0)
+            fill_wait_add(eng, o);
         risk_on_event(eng, ev);
         notify_strategy(eng, o->strat, ev);
         ks_legs_on_order(eng->legs, o);
@@ -735,12 +776,7 @@ static void dispatch(ks_engine_t *eng, ks_event_t *ev)
         }
         if (dup)
             return;
-        ev->inst = o->inst;
-        risk_on_event(eng, ev);
-        notify_strategy(eng, o->strat, ev);
-        if (o->strat >= 0 && ks_strategy_enabled(eng->strats[o->strat]))
-            ks_strategy_position_changed(eng->strats[o->strat], o->inst);
-        ks_legs_on_fill(eng->legs, o, f);
+        fill_applied(eng, o, f);
         return;
     }
     case KS_EV_FUNDING:
@@ -778,6 +814,10 @@ static void dispatch(ks_engine_t *eng, ks_event_t *ev)
         return;
     case KS_EV_SYNC_DONE: {
         ks_sync_done_t *sd = (ks_sync_done_t *)ev;
+        if (sd->what == KS_FETCH_ORDER && wd_answered(eng, sd)) {
+            risk_on_event(eng, ev);
+            return;
+        }
         if (eng->recon_active && eng->recon_pending > 0) {
             eng->recon_pending--;
             void *q;
@@ -807,6 +847,8 @@ static void drain(ks_loop_t *loop, void *ud)
 {
     ks_engine_t *eng = ud;
     eng->drain_posted = false;
+    if (eng->hold_events)
+        return;
     while (eng->next.n) {
         /* Swap: events emitted while this batch is dispatched go to the next one. */
         evbatch_t tmp = eng->cur;
@@ -1051,16 +1093,16 @@ static void rl_send(ks_engine_t *eng, ks_venue_t *v, ks_vreq_t *r)
         ks_oms_sent(&eng->oms, o, ks_loop_now_ns(eng->loop), wall(eng));
         rc = v->ops->place(v->self, &r->u.place);
         if (rc != KS_OK) {
-            char reason[KS_REASON_LEN];
-            snprintf(reason, sizeof(reason), "venue refused to send: %s", ks_strerror(rc));
-            ks_oms_send_failed(&eng->oms, o, KS_REJ_OTHER, reason, wall(eng));
+            /* Nothing left: the order is REJECTED through the ordinary update path, so
+             * the OMS, the strategy and a leg group waiting on it all learn it. */
             ks_order_update_t u;
             KS_EVENT_INIT(&u, KS_EV_ORDER);
             u.hdr.inst = o->inst;
             ks_strlcpy(u.cloid, o->rec.cloid, sizeof(u.cloid));
             u.status = KS_OS_REJECTED;
-            ks_strlcpy(u.reason, reason, sizeof(u.reason));
-            enqueue(eng, v->id, &u.hdr); /* tell the owner (the OMS already has it) */
+            u.reject = KS_REJ_OTHER;
+            snprintf(u.reason, sizeof(u.reason), "venue refused to send: %s", ks_strerror(rc));
+            enqueue(eng, v->id, &u.hdr);
         }
         break;
     }
@@ -1232,6 +1274,7 @@ static int place(ks_engine_t *eng, int strat, ks_order_intent_t *in, bool closin
     rc = ks_oms_create(&eng->oms, strat, v->id, v->name, in->inst, in, wall(eng), &o);
     if (rc != KS_OK)
         return refuse(err, err_len, "cannot record the order: %s", ks_strerror(rc));
+    live_add(eng, o);
     if (cloid)
         ks_strlcpy(cloid, o->rec.cloid, KS_CLOID_LEN);
     ks_vreq_t *r = calloc(1, sizeof(*r));
@@ -1565,32 +1608,213 @@ int ks_engine_action(ks_engine_t *eng, struct ks_host *h, const ks_action_t *act
     return KS_EINVAL;
 }
 
-/* An order SENT without any answer for ACK_TIMEOUT becomes UNKNOWN and the venue is asked
- * about it by client id; it is never resent blindly. */
+/* The watchdog, every second:
+ *  - an order SENT without any answer for ACK_TIMEOUT becomes UNKNOWN and the venue is
+ *    asked about it by client id; it is never resent blindly;
+ *  - an UNKNOWN order whose question went unanswered (the request or its reply was lost)
+ *    is asked again, 5 s doubling to 60 s apart; a market/IOC/FOK order acknowledged but
+ *    still not final after ACK_TIMEOUT is asked about the same way (its final update was
+ *    lost);
+ *  - the venue answering that it never saw the order closes it REJECTED ("never reached
+ *    the venue"), through the ordinary update path;
+ *  - a finished order whose fills still fall short of what the venue reported filled,
+ *    FILL_GRACE after it finished, gets the difference booked as one fill at the order's
+ *    average price (the fills were lost); a real fill arriving later is not booked twice
+ *    (ks_oms_on_fill). */
 typedef struct wd_ctx {
     ks_engine_t *eng;
     int64_t now;
 } wd_ctx_t;
 
+static struct wd_query *wd_find(ks_engine_t *eng, const ks_order_t *o)
+{
+    for (int i = 0; i < eng->n_wdq; i++)
+        if (eng->wdq[i].o == o)
+            return &eng->wdq[i];
+    return NULL;
+}
+
+/* Asks the venue about o by client id (again). */
+static void wd_query(ks_engine_t *eng, ks_order_t *o, int64_t now)
+{
+    ks_venue_t *v = ks_engine_venue(eng, o->venue);
+    struct wd_query *q = wd_find(eng, o);
+    if (!v || !v->open)
+        return;
+    if (!q) {
+        if (eng->n_wdq == eng->cap_wdq) {
+            int nc = eng->cap_wdq ? eng->cap_wdq * 2 : 16;
+            struct wd_query *nq = realloc(eng->wdq, (size_t)nc * sizeof(*nq));
+            if (!nq)
+                return;
+            eng->wdq = nq;
+            eng->cap_wdq = nc;
+        }
+        q = &eng->wdq[eng->n_wdq++];
+        q->o = o;
+        q->tries = 0;
+    } else {
+        q->tries++;
+        ks_log_warn("engine", "order %s (%s): no answer from %s yet; asking again", o->rec.cloid,
+                    ks_order_status_name(o->rec.status), v->name);
+    }
+    q->req = ++eng->next_req;
+    q->asked_ns = now;
+    /* A fetch that could not start is simply asked again later. */
+    v->ops->fetch(v->self, KS_FETCH_ORDER, o->inst, o->rec.cloid, q->req);
+}
+
+static void wd_forget(ks_engine_t *eng, int i)
+{
+    eng->wdq[i] = eng->wdq[--eng->n_wdq];
+}
+
+/* A KS_FETCH_ORDER reply: true when it answered one of the watchdog's questions. */
+static bool wd_answered(ks_engine_t *eng, const ks_sync_done_t *sd)
+{
+    for (int i = 0; i < eng->n_wdq; i++) {
+        struct wd_query *q = &eng->wdq[i];
+        if (q->req != sd->req_id)
+            continue;
+        ks_order_t *o = q->o;
+        if (sd->rc == KS_ENOENT && !ks_order_status_is_final(o->rec.status)) {
+            ks_order_update_t u;
+            KS_EVENT_INIT(&u, KS_EV_ORDER);
+            u.hdr.inst = o->inst;
+            ks_strlcpy(u.cloid, o->rec.cloid, sizeof(u.cloid));
+            u.status = KS_OS_REJECTED;
+            u.reject = KS_REJ_UNKNOWN_ORDER;
+            ks_strlcpy(u.reason, "never reached the venue (the venue does not know it)",
+                       sizeof(u.reason));
+            ks_log_warn("engine", "order %s: the venue never received it; closed as rejected",
+                        o->rec.cloid);
+            enqueue(eng, sd->hdr.venue, &u.hdr);
+            wd_forget(eng, i);
+        } else if (ks_order_status_is_final(o->rec.status)) {
+            wd_forget(eng, i); /* its final state came before this reply */
+        } else if (sd->rc == KS_OK) {
+            /* Answered, still open (a resting order): kept, so that an immediate order the
+             * venue still shows open is asked again only with backoff. */
+        } else {
+            ks_log_warn("engine", "order query for %s failed: %s; asking again later", o->rec.cloid,
+                        sd->detail[0] ? sd->detail : ks_strerror(sd->rc));
+        }
+        return true;
+    }
+    return false;
+}
+
+static void fill_wait_add(ks_engine_t *eng, ks_order_t *o)
+{
+    for (int i = 0; i < eng->n_fw; i++)
+        if (eng->fw[i].o == o)
+            return;
+    if (eng->n_fw == eng->cap_fw) {
+        int nc = eng->cap_fw ? eng->cap_fw * 2 : 16;
+        struct fill_wait *nf = realloc(eng->fw, (size_t)nc * sizeof(*nf));
+        if (!nf)
+            return;
+        eng->fw = nf;
+        eng->cap_fw = nc;
+    }
+    eng->fw[eng->n_fw++] = (struct fill_wait){o, ks_loop_now_ns(eng->loop)};
+}
+
+/* Books the fills a finished order is missing (see ks_oms_book_missing_fill). */
+static void book_missing_fills(ks_engine_t *eng, ks_order_t *o)
+{
+    ks_venue_t *v = ks_engine_venue(eng, o->venue);
+    char a[KS_DEC_STRLEN], b[KS_DEC_STRLEN], detail[300];
+    ks_fill_t f;
+    ks_dec_format(o->rec.filled, a, sizeof(a));
+    ks_dec_format(o->fill_qty, b, sizeof(b));
+    if (!ks_oms_book_missing_fill(&eng->oms, o, v ? v->name : "", wall(eng), &f))
+        return;
+    ks_log_warn("engine",
+                "order %s is %s with %s filled but fills for only %s arrived: the "
+                "difference is booked at the average price",
+                o->rec.cloid, ks_order_status_name(o->rec.status), a, b);
+    snprintf(detail, sizeof(detail), "{\"cloid\":\"%s\",\"filled\":\"%s\",\"fills\":\"%s\"}",
+             o->rec.cloid, a, b);
+    ks_engine_journal(eng, "order.missing_fill", o->rec.strategy[0] ? o->rec.strategy : "host",
+                      detail);
+    fill_applied(eng, o, &f);
+}
+
 static void watchdog_one(void *ud, ks_order_t *o)
 {
     wd_ctx_t *w = ud;
-    if (o->rec.status != KS_OS_SENT || w->now - o->sent_ns < ACK_TIMEOUT_NS)
+    ks_engine_t *eng = w->eng;
+    int st = o->rec.status;
+    if (st == KS_OS_SENT) {
+        if (w->now - o->sent_ns < ACK_TIMEOUT_NS)
+            return;
+        ks_oms_mark_unknown(&eng->oms, o, "no acknowledgement in time", wall(eng));
+        ks_log_warn("engine", "order %s unacknowledged: UNKNOWN until the venue answers",
+                    o->rec.cloid);
+        wd_query(eng, o, w->now);
         return;
-    ks_oms_mark_unknown(&w->eng->oms, o, "no acknowledgement in time", wall(w->eng));
-    ks_log_warn("engine", "order %s unacknowledged: UNKNOWN until the venue answers",
-                o->rec.cloid);
-    ks_venue_t *v = ks_engine_venue(w->eng, o->venue);
-    if (v && v->open)
-        v->ops->fetch(v->self, KS_FETCH_ORDER, o->inst, o->rec.cloid, ++w->eng->next_req);
+    }
+    bool immediate =
+        o->rec.type == KS_ORD_MARKET || o->rec.tif == KS_TIF_IOC || o->rec.tif == KS_TIF_FOK;
+    bool stuck = (st == KS_OS_ACKED || st == KS_OS_PARTIAL) && immediate && o->sent_ns &&
+                 w->now - o->sent_ns >= ACK_TIMEOUT_NS;
+    if (st != KS_OS_UNKNOWN && !stuck)
+        return;
+    struct wd_query *q = wd_find(eng, o);
+    if (q) {
+        int64_t wait = QUERY_RETRY_NS << (q->tries < 4 ? q->tries : 4);
+        if (w->now - q->asked_ns < (wait < QUERY_RETRY_MAX_NS ? wait : QUERY_RETRY_MAX_NS))
+            return;
+    } else if (stuck) {
+        ks_log_warn("engine", "%s order %s still %s: asking the venue",
+                    ks_ord_type_name(o->rec.type), o->rec.cloid, ks_order_status_name(st));
+    }
+    wd_query(eng, o, w->now);
+}
+
+static void live_add(void *ud, ks_order_t *o)
+{
+    ks_engine_t *eng = ud;
+    if (eng->n_live == eng->cap_live) {
+        int nc = eng->cap_live ? eng->cap_live * 2 : 64;
+        ks_order_t **nl = realloc(eng->live, (size_t)nc * sizeof(*nl));
+        if (!nl)
+            return;
+        eng->live = nl;
+        eng->cap_live = nc;
+    }
+    eng->live[eng->n_live++] = o;
 }
 
 static void watchdog(ks_loop_t *loop, void *ud)
 {
     ks_engine_t *eng = ud;
     wd_ctx_t w = {eng, ks_loop_now_ns(loop)};
-    if (eng->oms.n_open)
-        ks_oms_foreach_open(&eng->oms, -2, watchdog_one, &w);
+    for (int i = 0; i < eng->n_wdq;) {
+        if (ks_order_status_is_final(eng->wdq[i].o->rec.status))
+            wd_forget(eng, i);
+        else
+            i++;
+    }
+    /* The orders not yet final (in placement order; finished ones drop out). */
+    int n = 0;
+    for (int i = 0; i < eng->n_live; i++)
+        if (!ks_order_status_is_final(eng->live[i]->rec.status))
+            eng->live[n++] = eng->live[i];
+    eng->n_live = n;
+    for (int i = 0; i < n && i < eng->n_live; i++)
+        watchdog_one(&w, eng->live[i]);
+    for (int i = 0; i < eng->n_fw;) {
+        struct fill_wait *fw = &eng->fw[i];
+        if (w.now - fw->since_ns < FILL_GRACE_NS) {
+            i++;
+            continue;
+        }
+        ks_order_t *o = fw->o;
+        eng->fw[i] = eng->fw[--eng->n_fw];
+        book_missing_fills(eng, o);
+    }
 }
 
 /* ---- lifecycle ---------------------------------------------------------------------- */
@@ -2594,6 +2818,109 @@ static void query_unlisted(void *ud, ks_order_t *o)
     }
 }
 
+/* A KS_CONN_UP from venue `id` is waiting in the queue. */
+static bool conn_up_queued(const ks_engine_t *eng, uint32_t id)
+{
+    for (size_t i = 0; i < eng->next.n; i++) {
+        const ks_any_event_t *e = &eng->next.q[i].ev;
+        if (e->hdr.type == KS_EV_CONN && e->hdr.venue == id && e->conn.state == KS_CONN_UP)
+            return true;
+    }
+    return false;
+}
+
+/* The instruments the store's open orders, positions and unfinished leg groups name on
+ * configured venues that have not registered them (yet). */
+typedef struct need_insts {
+    ks_engine_t *eng;
+    struct need_inst {
+        uint32_t venue;
+        char symbol[KS_SYMBOL_LEN];
+    } * v;
+    int n, cap;
+} need_insts_t;
+
+static void need_add(need_insts_t *ni, const char *venue, const char *symbol)
+{
+    int vi = ks_engine_venue_by_name(ni->eng, venue);
+    if (vi < 0 || !symbol || ks_market_find(&ni->eng->market, (uint32_t)vi, symbol) >= 0)
+        return;
+    for (int i = 0; i < ni->n; i++)
+        if (ni->v[i].venue == (uint32_t)vi && strcmp(ni->v[i].symbol, symbol) == 0)
+            return;
+    if (ni->n == ni->cap) {
+        int nc = ni->cap ? ni->cap * 2 : 16;
+        struct need_inst *nv = realloc(ni->v, (size_t)nc * sizeof(*nv));
+        if (!nv)
+            return;
+        ni->v = nv;
+        ni->cap = nc;
+    }
+    ni->v[ni->n].venue = (uint32_t)vi;
+    ks_strlcpy(ni->v[ni->n].symbol, symbol, sizeof(ni->v[0].symbol));
+    ni->n++;
+}
+
+static void need_order(void *ud, const ks_order_rec_t *r)
+{
+    need_add(ud, r->venue, r->symbol);
+}
+
+static void need_position(void *ud, const ks_position_rec_t *p)
+{
+    if (!ks_dec_is_zero(p->qty))
+        need_add(ud, p->venue, p->symbol);
+}
+
+static void need_group(void *ud, const char *id, const char *strategy, int state,
+                       const char *reason, const char *data)
+{
+    if (state == 4 || state == 5) /* closed, failed */
+        return;
+    cJSON *root = cJSON_Parse(data);
+    const cJSON *l;
+    cJSON_ArrayForEach(l, cJSON_GetObjectItemCaseSensitive(root, "legs"))
+        need_add(ud, cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(l, "venue")),
+                 cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(l, "symbol")));
+    cJSON_Delete(root);
+}
+
+/* Venues may register their instruments asynchronously (Bybit: once instruments-info
+ * answered), and the store's orders, positions and leg groups name instruments: they can
+ * only be reloaded once those are registered. Until then (or until every venue is up, or
+ * the recovery timeout) venue events are held in the queue, not dispatched, so none of
+ * them (an order update or fill from an adapter's own resync after connecting) meets an
+ * OMS that does not know its order yet. */
+static void wait_instruments(ks_engine_t *eng, int64_t timeout_ns)
+{
+    need_insts_t ni = {eng, NULL, 0, 0};
+    if (!eng->store)
+        return;
+    ks_store_orders_foreach(eng->store, true, need_order, &ni);
+    ks_store_positions_foreach(eng->store, need_position, &ni);
+    ks_store_legs_foreach(eng->store, need_group, &ni);
+    if (!ni.n)
+        return;
+    int64_t deadline = ks_loop_now_ns(eng->loop) + timeout_ns;
+    eng->hold_events = true;
+    for (;;) {
+        bool all_up = true, all_known = true;
+        for (int i = 0; i < eng->n_venues; i++) {
+            ks_venue_t *v = &eng->venues[i];
+            if (v->open && !v->up && !conn_up_queued(eng, v->id))
+                all_up = false;
+        }
+        for (int i = 0; i < ni.n && all_known; i++)
+            all_known = ks_market_find(&eng->market, ni.v[i].venue, ni.v[i].symbol) >= 0;
+        int64_t now = ks_loop_now_ns(eng->loop);
+        if (all_up || all_known || now >= deadline || ks_loop_stopped(eng->loop))
+            break;
+        ks_loop_run_until(eng->loop, now + 20000000LL < deadline ? now + 20000000LL : deadline);
+    }
+    eng->hold_events = false;
+    free(ni.v);
+}
+
 /* Recovery after a restart and reconciliation with every venue, before any strategy
  * runs: reload orders, positions and leg groups from the store; ask each venue for its
  * open orders, positions and balances; resolve every order we think is open by asking
@@ -2602,6 +2929,9 @@ static void query_unlisted(void *ud, ks_order_t *o)
 static int reconcile(ks_engine_t *eng, char *err, size_t err_len)
 {
     int64_t w;
+    int64_t timeout_ms =
+        eng->cfg->reconcile_timeout_ms > 0 ? eng->cfg->reconcile_timeout_ms : 30000;
+    wait_instruments(eng, timeout_ms * 1000000LL);
     int loaded = ks_oms_load(&eng->oms, strat_of_name, inst_of_names, eng);
     int groups = ks_legs_load(eng->legs);
     eng->recon_n = eng->market.n;
@@ -2727,6 +3057,7 @@ static int reconcile(ks_engine_t *eng, char *err, size_t err_len)
         }
     }
     eng->recon_active = false;
+    ks_oms_foreach_open(&eng->oms, -2, live_add, eng); /* still open after reconciling */
     drain(eng->loop, eng);
     ks_legs_resume(eng->legs);
     drain(eng->loop, eng);
@@ -2934,6 +3265,9 @@ void ks_engine_free(ks_engine_t *eng)
     free(eng->recon_vpos);
     free(eng->recon_vpos_seen);
     free(eng->recon_unknown);
+    free(eng->wdq);
+    free(eng->fw);
+    free(eng->live);
     free(eng->venue_last_event_ns);
     ks_plugin_set_free(eng->plugins);
     ks_oms_free(&eng->oms);

@@ -168,6 +168,26 @@ static const ks_inst_rec_t *inst_of(ks_legs_t *lg, const ks_leg_t *l)
     return ks_market_inst(ks_engine_market(lg->eng), l->inst);
 }
 
+/* The leg's order list is full (a long retry history): drops the oldest order that is
+ * finished with all its fills booked. The list only maps a restart's late updates to the
+ * group; a finished order has none left to map (by_cloid keeps it in memory anyway). */
+static bool forget_oldest_done(ks_legs_t *lg, ks_leg_t *l)
+{
+    ks_oms_t *oms = ks_engine_oms(lg->eng);
+    for (int k = 0; k < l->n_orders; k++) {
+        const ks_order_t *o = ks_oms_find(oms, l->orders[k]);
+        if (strcmp(l->orders[k], l->working) == 0 ||
+            (o && (!ks_order_status_is_final(o->rec.status) ||
+                   ks_dec_cmp(o->fill_qty, o->rec.filled) < 0)))
+            continue;
+        memmove(l->orders[k], l->orders[k + 1],
+                (size_t)(l->n_orders - k - 1) * sizeof(l->orders[0]));
+        l->n_orders--;
+        return true;
+    }
+    return false;
+}
+
 /* Sends one market order for a leg: opening side (open = true) or closing side
  * (reduce-only where the venue has positions). */
 static bool send_leg(ks_legs_t *lg, ks_hedge_t *h, int li, bool open, ks_dec_t qty,
@@ -176,7 +196,7 @@ static bool send_leg(ks_legs_t *lg, ks_hedge_t *h, int li, bool open, ks_dec_t q
     ks_leg_t *l = &h->legs[li];
     const ks_inst_rec_t *r = inst_of(lg, l);
     char err[KS_REASON_LEN], cloid[KS_CLOID_LEN];
-    if (l->n_orders >= KS_LEG_MAX_ORDERS) {
+    if (l->n_orders >= KS_LEG_MAX_ORDERS && !forget_oldest_done(lg, l)) {
         ks_log_error("legs", "%s leg %d: order limit reached; needs manual attention", h->id, li);
         return false;
     }
@@ -341,15 +361,19 @@ static void step_opening(ks_legs_t *lg, ks_hedge_t *h)
                 sent += send_leg(lg, h, i, true, miss, "top up");
         }
         persist(lg, h, false);
-        if (sent)
+        if (sent) {
+            h->attempts++;
             return;
+        }
     }
     /* trim the leading legs down to the lagging leg's ratio (to zero: unwind) */
     int m = extreme_leg(h, false);
     int sent = balance_to(lg, h, m, false, ks_dec_sign(h->legs[m].pos) > 0 ? "trim" : "unwind");
     persist(lg, h, false);
-    if (sent)
+    if (sent) {
+        h->attempts++; /* a corrective round: if the venue refuses it, back off (maybe_done) */
         return;
+    }
     if (!balanced_at(lg, h, m)) {
         h->attempts++;
         ks_log_error("legs", "%s: legs unbalanced and the corrective order was not sent (%s); "
@@ -419,11 +443,10 @@ static void step_closing(ks_legs_t *lg, ks_hedge_t *h)
      * of leaving one side naked. */
     h->restoring = true;
     int sent = balance_to(lg, h, lead, true, "restore");
+    h->attempts++;
     persist(lg, h, false);
-    if (!sent) {
-        h->attempts++;
+    if (!sent)
         schedule_retry(lg, h);
-    }
 }
 
 static void step(ks_legs_t *lg, ks_hedge_t *h)
@@ -441,10 +464,9 @@ static void step(ks_legs_t *lg, ks_hedge_t *h)
         /* Active groups are balanced by construction; a recovered one may not be. */
         int m = extreme_leg(h, false);
         if (!balanced_at(lg, h, m)) {
-            if (balance_to(lg, h, m, false, "rebalance") == 0) {
-                h->attempts++;
+            h->attempts++;
+            if (balance_to(lg, h, m, false, "rebalance") == 0)
                 schedule_retry(lg, h);
-            }
             persist(lg, h, false);
         }
         break;
@@ -669,6 +691,14 @@ static void maybe_done(ks_legs_t *lg, ks_hedge_t *h, ks_leg_t *l, ks_order_t *o)
                  o->rec.reason);
     l->working[0] = '\0';
     persist(lg, h, false);
+    /* A corrective order (attempts > 0: not the group's first orders of an open or a
+     * close) that the venue refused outright: resending at once would spin as fast as
+     * the venue answers (a 429 burst, a reduce-only refusal); back off instead. */
+    if (o->rec.status != KS_OS_FILLED && ks_dec_sign(o->rec.filled) <= 0 && h->attempts > 0 &&
+        !any_working(h) && !final_state(h->state)) {
+        schedule_retry(lg, h);
+        return;
+    }
     step(lg, h);
 }
 

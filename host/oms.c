@@ -171,11 +171,22 @@ int ks_oms_create(ks_oms_t *oms, int strat, uint32_t venue, const char *venue_na
     return KS_OK;
 }
 
+/* On disk an order never claims more filled than the fills stored with it: while the
+ * venue reports more than the fills received (they trail the update, or were lost), the
+ * row keeps the booked quantity and, if the order is finished, an open status. After a
+ * crash the order is then reloaded as open, recovery asks the venue, and exactly the
+ * difference is booked (ks_oms_load takes the stored quantity as booked); a row written
+ * final, with everything booked, needs nothing more. */
 static void persist(ks_oms_t *oms, ks_order_t *o, int64_t wall_ns)
 {
     o->rec.updated_ns = wall_ns;
-    if (oms->store)
-        ks_store_order_update(oms->store, &o->rec);
+    if (!oms->store)
+        return;
+    ks_order_rec_t r = o->rec;
+    r.filled = o->fill_qty;
+    if (ks_order_status_is_final(r.status) && ks_dec_cmp(o->fill_qty, o->rec.filled) < 0)
+        r.status = ks_dec_sign(r.filled) > 0 ? KS_OS_PARTIAL : KS_OS_ACKED;
+    ks_store_order_update(oms->store, &r);
 }
 
 static void became_final(ks_oms_t *oms, ks_order_t *o)
@@ -330,6 +341,25 @@ static void persist_pos(ks_oms_t *oms, ks_strat_acct_t *a, int32_t inst, const k
     ks_store_position_put(oms->store, &pr);
 }
 
+static void missing_fill_id(const ks_order_t *o, uint32_t n, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "recon-%.40s-%u", o->rec.cloid, n);
+}
+
+/* Whether a fill of o was booked by ks_oms_book_missing_fill. */
+static bool booked_missing(const ks_order_t *o)
+{
+    char id[KS_VENUE_ID_LEN];
+    for (uint32_t n = 0; n < o->n_fills && n < KS_OMS_MAX_FILLS_TRACKED; n++) {
+        missing_fill_id(o, n, id, sizeof(id));
+        uint64_t h = hash_id(id);
+        for (uint32_t i = 0; i < o->n_fills && i < KS_OMS_MAX_FILLS_TRACKED; i++)
+            if (o->fill_hash[i] == h)
+                return true;
+    }
+    return false;
+}
+
 ks_order_t *ks_oms_on_fill(ks_oms_t *oms, const ks_fill_t *f, const char *venue_name,
                            int64_t wall_ns, bool *dup)
 {
@@ -343,6 +373,17 @@ ks_order_t *ks_oms_on_fill(ks_oms_t *oms, const ks_fill_t *f, const char *venue_
             *dup = true;
             return o;
         }
+    }
+    /* The order finished and its missing fills were booked from its final state
+     * (ks_oms_book_missing_fill): a real fill arriving now was already counted. */
+    if (ks_order_status_is_final(o->rec.status) && ks_dec_cmp(o->fill_qty, o->rec.filled) >= 0 &&
+        booked_missing(o)) {
+        ks_log_info("oms",
+                    "fill %s of %s arrived after the order's missing quantity was booked; "
+                    "not counted twice",
+                    f->trade_id, f->cloid);
+        *dup = true;
+        return o;
     }
     const ks_inst_rec_t *r = ks_market_inst(oms->market, o->inst);
     ks_strat_acct_t *a = ks_oms_account(oms, o->strat);
@@ -370,6 +411,7 @@ ks_order_t *ks_oms_on_fill(ks_oms_t *oms, const ks_fill_t *f, const char *venue_
         o->fill_hash[o->n_fills] = h;
     o->n_fills++;
     ks_dec_add(o->fill_qty, f->qty, &o->fill_qty);
+    persist(oms, o, wall_ns); /* the row follows the fills booked, in their transaction */
 
     ks_pos_t *p = pos_slot(a, o->inst);
     if (!p)
@@ -611,7 +653,7 @@ bool ks_oms_book_missing_fill(ks_oms_t *oms, ks_order_t *o, const char *venue_na
     out->hdr.venue = o->venue;
     ks_strlcpy(out->cloid, o->rec.cloid, sizeof(out->cloid));
     ks_strlcpy(out->venue_id, o->rec.venue_id, sizeof(out->venue_id));
-    snprintf(out->trade_id, sizeof(out->trade_id), "recon-%.40s-%u", o->rec.cloid, o->n_fills);
+    missing_fill_id(o, o->n_fills, out->trade_id, sizeof(out->trade_id));
     out->side = o->rec.side;
     out->px = o->rec.avg_price.mant ? o->rec.avg_price : o->rec.price;
     out->qty = missing;

@@ -338,6 +338,133 @@ static int read_replay(reader_t *r, const ks_json_t *v, ks_sim_config_t *cfg)
     return KS_OK;
 }
 
+/* One fault's object: {"p": probability, ...}; `keys` lists what it accepts. */
+static int fault_obj(reader_t *r, const ks_json_t *v, const char *name, const char *const *keys)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "faults.%s", name);
+    if (v->type != KS_JSON_OBJECT)
+        return bad(r, path, "expected an object");
+    return check_keys(r, v, path, keys);
+}
+
+static int fault_num(reader_t *r, const ks_json_t *obj, const char *name, const char *key,
+                     double lo, double hi, double *out)
+{
+    const ks_json_t *x = ks_json_min_get(r->doc, obj, key);
+    char path[96];
+    snprintf(path, sizeof(path), "faults.%s.%s", name, key);
+    return x ? read_num(r, x, path, lo, hi, out) : KS_OK;
+}
+
+static int fault_int(reader_t *r, const ks_json_t *obj, const char *name, const char *key,
+                     int64_t lo, int64_t hi, int32_t *out)
+{
+    const ks_json_t *x = ks_json_min_get(r->doc, obj, key);
+    char path[96];
+    snprintf(path, sizeof(path), "faults.%s.%s", name, key);
+    return x ? read_int(r, x, path, lo, hi, out) : KS_OK;
+}
+
+static int read_faults(reader_t *r, const ks_json_t *v, ks_sim_config_t *cfg)
+{
+    static const char *const keys[] = {"reject",  "delay",      "lose_ack",   "lose_fill",
+                                       "partial", "rate_limit", "disconnect", NULL};
+    static const char *const k_reject[] = {"p", "symbols", "kind", NULL};
+    static const char *const k_delay[] = {"p", "min_ms", "max_ms", NULL};
+    static const char *const k_p[] = {"p", NULL};
+    static const char *const k_partial[] = {"p", "min", "max", NULL};
+    static const char *const k_rl[] = {"every_s", "for_ms", "retry_after_ms", NULL};
+    static const char *const k_dc[] = {"every_s", "for_ms", NULL};
+    ks_sim_faults_cfg_t *f = &cfg->faults;
+    const ks_json_t *o, *x;
+    int rc;
+    if (v->type != KS_JSON_OBJECT)
+        return bad(r, "faults", "expected an object of fault kinds");
+    if ((rc = check_keys(r, v, "faults", keys)) != KS_OK)
+        return rc;
+    if ((o = ks_json_min_get(r->doc, v, "reject"))) {
+        if ((rc = fault_obj(r, o, "reject", k_reject)) ||
+            (rc = fault_num(r, o, "reject", "p", 0, 1, &f->reject_p)))
+            return rc;
+        if ((x = ks_json_min_get(r->doc, o, "kind"))) {
+            if (x->type == KS_JSON_STRING && strcmp(x->text, "spot") == 0)
+                f->reject_kind = KS_KIND_SPOT;
+            else if (x->type == KS_JSON_STRING && strcmp(x->text, "perp") == 0)
+                f->reject_kind = KS_KIND_PERP;
+            else
+                return bad(r, "faults.reject.kind", "expected \"spot\" or \"perp\"");
+        }
+        if ((x = ks_json_min_get(r->doc, o, "symbols"))) {
+            if (x->type != KS_JSON_ARRAY || x->count > KS_SIM_MAX_FAULT_SYMBOLS)
+                return bad(r, "faults.reject.symbols", "expected an array of at most %d names",
+                           KS_SIM_MAX_FAULT_SYMBOLS);
+            uint32_t i = 0;
+            for (const ks_json_t *p = ks_json_min_first(r->doc, x); p;
+                 p = ks_json_min_next(r->doc, p), i++) {
+                if (p->type != KS_JSON_STRING || !p->len || p->len >= KS_SYMBOL_LEN) {
+                    char kp[64];
+                    snprintf(kp, sizeof(kp), "faults.reject.symbols[%u]", i);
+                    return bad(r, kp, "expected a base (BTC) or a symbol (BTC/USDT:USDT)");
+                }
+                memcpy(f->reject_symbols[i], p->text, p->len + 1);
+            }
+            f->n_reject_symbols = i;
+        }
+    }
+    if ((o = ks_json_min_get(r->doc, v, "delay"))) {
+        f->delay_max_ms = 3000;
+        if ((rc = fault_obj(r, o, "delay", k_delay)) ||
+            (rc = fault_num(r, o, "delay", "p", 0, 1, &f->delay_p)) ||
+            (rc = fault_int(r, o, "delay", "min_ms", 0, 600000, &f->delay_min_ms)) ||
+            (rc = fault_int(r, o, "delay", "max_ms", 0, 600000, &f->delay_max_ms)))
+            return rc;
+        if (f->delay_max_ms < f->delay_min_ms)
+            return bad(r, "faults.delay.max_ms", "must be at least min_ms");
+    }
+    if ((o = ks_json_min_get(r->doc, v, "lose_ack")) &&
+        ((rc = fault_obj(r, o, "lose_ack", k_p)) ||
+         (rc = fault_num(r, o, "lose_ack", "p", 0, 1, &f->lose_ack_p))))
+        return rc;
+    if ((o = ks_json_min_get(r->doc, v, "lose_fill")) &&
+        ((rc = fault_obj(r, o, "lose_fill", k_p)) ||
+         (rc = fault_num(r, o, "lose_fill", "p", 0, 1, &f->lose_fill_p))))
+        return rc;
+    if ((o = ks_json_min_get(r->doc, v, "partial"))) {
+        f->partial_min = 0.1;
+        f->partial_max = 0.9;
+        if ((rc = fault_obj(r, o, "partial", k_partial)) ||
+            (rc = fault_num(r, o, "partial", "p", 0, 1, &f->partial_p)) ||
+            (rc = fault_num(r, o, "partial", "min", 0, 1, &f->partial_min)) ||
+            (rc = fault_num(r, o, "partial", "max", 0, 1, &f->partial_max)))
+            return rc;
+        if (f->partial_max < f->partial_min)
+            return bad(r, "faults.partial.max", "must be at least min");
+    }
+    if ((o = ks_json_min_get(r->doc, v, "rate_limit"))) {
+        f->ratelimit_every_s = 600;
+        f->ratelimit_ms = 2000;
+        if ((rc = fault_obj(r, o, "rate_limit", k_rl)) ||
+            (rc = fault_int(r, o, "rate_limit", "every_s", 1, 86400 * 30, &f->ratelimit_every_s)) ||
+            (rc = fault_int(r, o, "rate_limit", "for_ms", 1, 3600000, &f->ratelimit_ms)) ||
+            (rc = fault_int(r, o, "rate_limit", "retry_after_ms", 0, 3600000,
+                            &f->ratelimit_retry_after_ms)))
+            return rc;
+    }
+    if ((o = ks_json_min_get(r->doc, v, "disconnect"))) {
+        f->disconnect_every_s = 3600;
+        f->disconnect_ms = 5000;
+        if ((rc = fault_obj(r, o, "disconnect", k_dc)) ||
+            (rc =
+                 fault_int(r, o, "disconnect", "every_s", 1, 86400 * 30, &f->disconnect_every_s)) ||
+            (rc = fault_int(r, o, "disconnect", "for_ms", 1, 3600000, &f->disconnect_ms)))
+            return rc;
+    }
+    f->any = f->reject_p > 0 || f->delay_p > 0 || f->lose_ack_p > 0 || f->lose_fill_p > 0 ||
+             f->partial_p > 0 || f->ratelimit_ms > 0 || f->disconnect_ms > 0;
+    return KS_OK;
+}
+
 static int read_symbol(reader_t *r, const ks_json_t *v, uint32_t i, ks_sim_config_t *cfg,
                        ks_sim_symbol_cfg_t *s)
 {
@@ -515,6 +642,8 @@ int ks_sim_config_parse(const char *json, ks_sim_config_t *cfg, char *err, size_
                                        "symbols",
                                        "replay",
                                        "latency_jitter_ms",
+                                       "faults",
+                                       "audit_file",
                                        NULL};
     ks_json_doc_t doc;
     reader_t r = {&doc, err, err_len};
@@ -591,6 +720,15 @@ int ks_sim_config_parse(const char *json, ks_sim_config_t *cfg, char *err, size_
         goto done;
     if ((x = GET("replay")) && (rc = read_replay(&r, x, cfg)) != KS_OK)
         goto done;
+    if ((x = GET("faults")) && (rc = read_faults(&r, x, cfg)) != KS_OK)
+        goto done;
+    if ((x = GET("audit_file"))) {
+        if (x->type != KS_JSON_STRING || !x->len || x->len >= KS_SIM_PATH_LEN) {
+            rc = bad(&r, "audit_file", "expected a file path");
+            goto done;
+        }
+        memcpy(cfg->audit_file, x->text, x->len + 1);
+    }
     if ((x = GET("book_levels")) &&
         (rc = read_int(&r, x, "book_levels", 1, KS_SIM_MAX_LEVELS, &cfg->book_levels)))
         goto done;

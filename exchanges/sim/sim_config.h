@@ -47,6 +47,30 @@ typedef struct ks_sim_replay_cfg {
     ks_dec_t min_notional; /* for instruments whose data states none */
 } ks_sim_replay_cfg_t;
 
+#define KS_SIM_MAX_FAULT_SYMBOLS 32
+
+/* "faults": scripted venue misbehaviour for chaos tests (README.md, "Faults"). Every
+ * probability is per request (per fill for lose_fill) and every draw comes from a stream
+ * seeded by the venue's `seed`, so a run with faults is as reproducible as one without. */
+typedef struct ks_sim_faults_cfg {
+    bool any; /* at least one fault is configured */
+    double reject_p;
+    uint8_t reject_kind; /* 0: any, else KS_KIND_SPOT or KS_KIND_PERP */
+    uint32_t n_reject_symbols;
+    char reject_symbols[KS_SIM_MAX_FAULT_SYMBOLS][KS_SYMBOL_LEN]; /* bases or symbols */
+    double delay_p;
+    int32_t delay_min_ms, delay_max_ms;
+    double lose_ack_p;
+    double lose_fill_p;
+    double partial_p;
+    double partial_min, partial_max; /* share of the quantity that may fill */
+    int32_t ratelimit_every_s;       /* mean time between 429 bursts (exponential) */
+    int32_t ratelimit_ms;            /* length of a burst */
+    int32_t ratelimit_retry_after_ms;
+    int32_t disconnect_every_s; /* mean time between disconnects (exponential) */
+    int32_t disconnect_ms;      /* length of a disconnect */
+} ks_sim_faults_cfg_t;
+
 typedef struct ks_sim_config {
     uint64_t seed;
     char quote[KS_ASSET_LEN];
@@ -66,6 +90,8 @@ typedef struct ks_sim_config {
     int32_t latency_jitter_ms;    /* extra request latency, uniform in [0, jitter], seeded */
     bool quote_set, balances_set; /* given in the config (a replay may pick its own quote) */
     ks_sim_replay_cfg_t replay;
+    ks_sim_faults_cfg_t faults;
+    char audit_file[KS_SIM_PATH_LEN]; /* test-only: the venue's own account written at close */
 } ks_sim_config_t;
 
 /* Parses the venue's config object (NULL or blank text: all defaults). On failure

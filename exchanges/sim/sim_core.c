@@ -1201,6 +1201,12 @@ static int validate(ks_sim_core_t *c, sim_inst_t *in, sim_order_t *o)
 
 int ks_sim_core_place(ks_sim_core_t *c, int64_t ts, const ks_order_cmd_t *cmd)
 {
+    return ks_sim_core_place_fault(c, ts, cmd, NULL);
+}
+
+int ks_sim_core_place_fault(ks_sim_core_t *c, int64_t ts, const ks_order_cmd_t *cmd,
+                            const ks_sim_place_fault_t *fault)
+{
     sim_order_t o;
     char why[KS_REASON_LEN];
     int rej;
@@ -1240,6 +1246,10 @@ int ks_sim_core_place(ks_sim_core_t *c, int64_t ts, const ks_order_cmd_t *cmd)
     if (cloid_add(c, h) != KS_OK || open_reserve(c) != KS_OK)
         return KS_ENOMEM;
 
+    if (fault && fault->reject != KS_REJ_NONE) {
+        reject(c, &o, ts, fault->reject, "%s", fault->reason ? fault->reason : "rejected");
+        return KS_OK;
+    }
     if ((rej = validate(c, in, &o)) != KS_REJ_NONE) {
         char reason[KS_REASON_LEN];
         memcpy(reason, o.reason, sizeof(reason));
@@ -1251,6 +1261,9 @@ int ks_sim_core_place(ks_sim_core_t *c, int64_t ts, const ks_order_cmd_t *cmd)
     if (immediate) {
         sim_plan_t p;
         plan_sweep(c, in, o.side, o.price, o.qty, &p);
+        if (fault && fault->max_fill.mant > 0 && o.tif != KS_TIF_FOK &&
+            cmp(p.qty, fault->max_fill) > 0)
+            plan_sweep(c, in, o.side, o.price, fault->max_fill, &p); /* a thinner book */
         if (!p.qty.mant) {
             reject(c, &o, ts, KS_REJ_NO_LIQUIDITY, "%s: nothing to fill%s",
                    o.type == KS_ORD_MARKET ? "market" : ks_tif_name(o.tif),

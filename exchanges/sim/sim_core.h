@@ -139,6 +139,19 @@ int ks_sim_core_step(ks_sim_core_t *c, int64_t ts, const ks_sim_input_t *in);
 /* Order entry. cmd->inst is the core index. Returns KS_OK when the request was handled
  * (a rejection is an event), < 0 for an unknown instrument or a malformed command. */
 int ks_sim_core_place(ks_sim_core_t *c, int64_t ts, const ks_order_cmd_t *cmd);
+
+/* How one placement misbehaves (the sim plugin's injected faults). Zeroed: no fault. */
+typedef struct ks_sim_place_fault {
+    int32_t reject;     /* != KS_REJ_NONE: refuse the order with this code and `reason`, after
+                         * the duplicate check (the cloid is remembered like any rejection) */
+    const char *reason; /* borrowed */
+    ks_dec_t max_fill;  /* > 0: a market/IOC order executes at most this much (a thin book);
+                         * the rest is canceled. FOK and resting orders ignore it. */
+} ks_sim_place_fault_t;
+
+/* ks_sim_core_place() with a fault (NULL: none, identical to ks_sim_core_place()). */
+int ks_sim_core_place_fault(ks_sim_core_t *c, int64_t ts, const ks_order_cmd_t *cmd,
+                            const ks_sim_place_fault_t *fault);
 /* Cancel by cloid. An unknown cloid emits a REJECTED update with KS_REJ_UNKNOWN_ORDER; a
  * finished order re-emits its final state. */
 int ks_sim_core_cancel(ks_sim_core_t *c, int64_t ts, int32_t inst, const char *cloid);

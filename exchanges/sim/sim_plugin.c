@@ -11,6 +11,7 @@
 #include "sim_market.h"
 #include "sim_replay.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,6 +62,42 @@ typedef struct sim_rinst {
     bool perp;
 } sim_rinst_t;
 
+/* An order or fill event held back by the delay fault. */
+typedef struct sim_held {
+    int64_t due;  /* host monotonic ns */
+    uint64_t seq; /* emission order among equal due times */
+    union {
+        ks_event_t hdr;
+        ks_order_update_t order;
+        ks_fill_t fill;
+    } ev;
+} sim_held_t;
+
+enum { FX_NONE = 0, FX_LOSE = 1, FX_DELAY = 2 };
+
+/* The state of the injected faults. Every fault kind draws from its own stream (seeded
+ * from `seed`), so changing one rate does not reshuffle the others. */
+typedef struct sim_faults {
+    uint64_t rng_reject, rng_partial, rng_lose, rng_fill, rng_delay, rng_window;
+    /* the placement being run: its order and fill events are dropped or held */
+    const char *cur_cloid;
+    int cur_mode; /* FX_* */
+    int64_t cur_due;
+    sim_held_t *held; /* sorted by (due, seq) */
+    uint32_t n_held, cap_held;
+    uint64_t held_seq, held_timer;
+    int64_t held_timer_due;
+    bool rate_limited, down;
+    uint64_t rl_timer, dc_timer;
+    /* audit: every client id a placement carried (FNV-1a 64, open addressing) */
+    uint64_t *seen;
+    uint32_t seen_cap, seen_n;
+    struct {
+        uint64_t placed, duplicate_cloids, rejected, partial, lost_acks, lost_fills, delayed,
+            rate_limited, rate_limit_windows, disconnects, lost_requests;
+    } n;
+} sim_faults_t;
+
 typedef struct sim_venue {
     const ks_host_api_t *api;
     ks_host_t *host;
@@ -89,14 +126,19 @@ typedef struct sim_venue {
     int64_t rp_offset;   /* added to recorded times (0 in a backtest) */
     bool rp_offset_set;
     uint64_t rp_timer, rp_applied;
+    sim_faults_t fx; /* injected faults ("faults"), and the audit */
 } sim_venue_t;
 
 /* ---- helpers ------------------------------------------------------------------- */
 
 static void emit(sim_venue_t *v, const ks_event_t *hdr)
 {
+    if (v->fx.down && hdr->type != KS_EV_CONN)
+        return; /* disconnected: nothing reaches the host */
     v->api->emit(v->host, hdr);
 }
+
+static bool fx_order_event(sim_venue_t *v, const ks_event_t *hdr, const char *cloid);
 
 static int32_t core_idx(const sim_venue_t *v, int32_t host_id)
 {
@@ -137,12 +179,14 @@ static bool inst_is_perp(const sim_venue_t *v, int32_t idx)
 
 static void sink_order(void *ud, const ks_order_update_t *ev)
 {
-    emit(ud, &ev->hdr);
+    if (!fx_order_event(ud, &ev->hdr, ev->cloid))
+        emit(ud, &ev->hdr);
 }
 
 static void sink_fill(void *ud, const ks_fill_t *ev)
 {
-    emit(ud, &ev->hdr);
+    if (!fx_order_event(ud, &ev->hdr, ev->cloid))
+        emit(ud, &ev->hdr);
 }
 
 static void sink_position(void *ud, const ks_position_t *ev)
@@ -620,6 +664,393 @@ static void on_replay(void *ud)
 
 /* ---- requests (direct, or after latency_ms in arrival order) -------------------- */
 
+/* ---- injected faults ("faults"; README.md, "Faults") ------------------------------- */
+
+static uint64_t fx_next(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ULL);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+
+/* Uniform in [0, 1). */
+static double fx_unit(uint64_t *s)
+{
+    return (double)(fx_next(s) >> 11) * 0x1.0p-53;
+}
+
+static void fx_seed(sim_venue_t *v)
+{
+    static const uint64_t salt[6] = {0x72656A6563740001ULL, 0x7061727469616C02ULL,
+                                     0x6C6F73655F61636BULL, 0x6C6F73655F66696CULL,
+                                     0x64656C6179000005ULL, 0x77696E646F770006ULL};
+    uint64_t *streams[6] = {&v->fx.rng_reject, &v->fx.rng_partial, &v->fx.rng_lose,
+                            &v->fx.rng_fill,   &v->fx.rng_delay,   &v->fx.rng_window};
+    for (int i = 0; i < 6; i++) {
+        uint64_t s = v->cfg.seed ^ salt[i];
+        *streams[i] = fx_next(&s);
+    }
+}
+
+static uint64_t fx_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (; *s; s++) {
+        h ^= (unsigned char)*s;
+        h *= 1099511628211ULL;
+    }
+    return h ? h : 1;
+}
+
+/* Remembers a client id; true when it was seen before. */
+static bool fx_seen(sim_venue_t *v, const char *cloid)
+{
+    sim_faults_t *f = &v->fx;
+    uint64_t h = fx_hash(cloid);
+    if ((f->seen_n + 1) * 2 > f->seen_cap) {
+        uint32_t cap = f->seen_cap ? f->seen_cap * 2 : 4096;
+        uint64_t *tab = calloc(cap, sizeof(*tab));
+        if (!tab)
+            return false;
+        for (uint32_t i = 0; i < f->seen_cap; i++) {
+            if (!f->seen[i])
+                continue;
+            uint32_t k = (uint32_t)f->seen[i] & (cap - 1);
+            while (tab[k])
+                k = (k + 1) & (cap - 1);
+            tab[k] = f->seen[i];
+        }
+        free(f->seen);
+        f->seen = tab;
+        f->seen_cap = cap;
+    }
+    uint32_t k = (uint32_t)h & (f->seen_cap - 1);
+    while (f->seen[k]) {
+        if (f->seen[k] == h)
+            return true;
+        k = (k + 1) & (f->seen_cap - 1);
+    }
+    f->seen[k] = h;
+    f->seen_n++;
+    return false;
+}
+
+static void fx_held_fire(void *ud);
+
+static void fx_held_arm(sim_venue_t *v)
+{
+    sim_faults_t *f = &v->fx;
+    if (!f->n_held)
+        return;
+    if (f->held_timer && f->held_timer_due <= f->held[0].due)
+        return;
+    if (f->held_timer)
+        v->api->timer_stop(v->host, f->held_timer);
+    int64_t after = f->held[0].due - v->api->now_ns(v->host);
+    f->held_timer_due = f->held[0].due;
+    f->held_timer = v->api->timer_start(v->host, after > 0 ? after : 0, 0, fx_held_fire, v);
+}
+
+/* Delivers the held events that are due, in (due, emission) order. */
+static void fx_held_fire(void *ud)
+{
+    sim_venue_t *v = ud;
+    sim_faults_t *f = &v->fx;
+    int64_t now = v->api->now_ns(v->host);
+    uint32_t k = 0;
+    f->held_timer = 0;
+    while (k < f->n_held && f->held[k].due <= now)
+        emit(v, &f->held[k++].ev.hdr);
+    memmove(f->held, f->held + k, (f->n_held - k) * sizeof(*f->held));
+    f->n_held -= k;
+    fx_held_arm(v);
+}
+
+static void fx_hold(sim_venue_t *v, const ks_event_t *hdr)
+{
+    sim_faults_t *f = &v->fx;
+    if (f->n_held == f->cap_held) {
+        uint32_t cap = f->cap_held ? f->cap_held * 2 : 64;
+        sim_held_t *h = realloc(f->held, cap * sizeof(*h));
+        if (!h) {
+            emit(v, hdr); /* out of memory: deliver now rather than lose it */
+            return;
+        }
+        f->held = h;
+        f->cap_held = cap;
+    }
+    uint32_t at = f->n_held;
+    while (at > 0 && f->held[at - 1].due > f->cur_due)
+        at--;
+    memmove(f->held + at + 1, f->held + at, (f->n_held - at) * sizeof(*f->held));
+    sim_held_t *h = &f->held[at];
+    memset(h, 0, sizeof(*h));
+    h->due = f->cur_due;
+    h->seq = ++f->held_seq;
+    memcpy(&h->ev, hdr, hdr->type == KS_EV_FILL ? sizeof(ks_fill_t) : sizeof(ks_order_update_t));
+    f->n_held++;
+    fx_held_arm(v);
+}
+
+/* An order update or fill about to be emitted: true when a fault took it (dropped or
+ * held). Fetch replies (KS_EVF_SNAPSHOT) always pass: the venue answers queries truly. */
+static bool fx_order_event(sim_venue_t *v, const ks_event_t *hdr, const char *cloid)
+{
+    sim_faults_t *f = &v->fx;
+    if (!v->cfg.faults.any || (hdr->flags & KS_EVF_SNAPSHOT))
+        return false;
+    if (f->cur_mode != FX_NONE && f->cur_cloid && strcmp(cloid, f->cur_cloid) == 0) {
+        if (f->cur_mode == FX_LOSE)
+            return true;
+        fx_hold(v, hdr);
+        return true;
+    }
+    if (hdr->type == KS_EV_FILL && v->cfg.faults.lose_fill_p > 0 &&
+        fx_unit(&f->rng_fill) < v->cfg.faults.lose_fill_p) {
+        f->n.lost_fills++;
+        v->api->log(v->host, KS_LOG_DEBUG, "fault: fill of %s lost", cloid);
+        return true;
+    }
+    return false;
+}
+
+static bool fx_reject_applies(const sim_venue_t *v, int32_t idx)
+{
+    const ks_sim_faults_cfg_t *c = &v->cfg.faults;
+    const ks_sim_inst_spec_t *s = ks_sim_core_spec(v->core, idx);
+    if (c->reject_kind && s->kind != c->reject_kind)
+        return false;
+    if (!c->n_reject_symbols)
+        return true;
+    for (uint32_t i = 0; i < c->n_reject_symbols; i++)
+        if (strcmp(c->reject_symbols[i], s->base) == 0 ||
+            strcmp(c->reject_symbols[i], s->symbol) == 0)
+            return true;
+    return false;
+}
+
+/* A placement reaching the venue, with the faults drawn for it. */
+static void fx_place(sim_venue_t *v, int64_t ts, const ks_order_cmd_t *cmd)
+{
+    const ks_sim_faults_cfg_t *c = &v->cfg.faults;
+    sim_faults_t *f = &v->fx;
+    ks_sim_place_fault_t pf;
+    memset(&pf, 0, sizeof(pf));
+    f->n.placed++;
+    if (v->cfg.audit_file[0] && fx_seen(v, cmd->cloid)) {
+        f->n.duplicate_cloids++;
+        v->api->log(v->host, KS_LOG_ERROR, "audit: client id %s placed twice", cmd->cloid);
+    }
+    if (f->rate_limited) {
+        /* HTTP 429 at the gateway: refused before the matching engine sees it. */
+        ks_order_update_t ev;
+        KS_SIM_EV_INIT(&ev, KS_EV_ORDER);
+        ev.hdr.inst = v->host_id[cmd->inst];
+        ev.hdr.venue_ts = ts;
+        ks_strlcpy(ev.cloid, cmd->cloid, sizeof(ev.cloid));
+        ev.status = KS_OS_REJECTED;
+        ev.side = cmd->side;
+        ev.type = cmd->type;
+        ev.tif = cmd->tif;
+        ev.reduce_only = cmd->reduce_only;
+        ev.price = cmd->price;
+        ev.qty = cmd->qty;
+        ev.reject = KS_REJ_RATE_LIMIT;
+        ks_strlcpy(ev.reason, "HTTP 429: too many requests (injected fault)", sizeof(ev.reason));
+        f->n.rate_limited++;
+        emit(v, &ev.hdr);
+        if (KS_HAS_FIELD(v->api, ks_host_api_t, ratelimit_feedback) && v->api->ratelimit_feedback) {
+            ks_ratelimit_info_t info;
+            KS_INIT(&info);
+            info.http_status = 429;
+            info.limit = info.remaining = -1;
+            info.retry_after_ns = (int64_t)c->ratelimit_retry_after_ms * NS_PER_MS;
+            v->api->ratelimit_feedback(v->host, &info);
+        }
+        return;
+    }
+    if (c->reject_p > 0 && fx_reject_applies(v, cmd->inst) &&
+        fx_unit(&f->rng_reject) < c->reject_p) {
+        pf.reject = KS_REJ_OTHER;
+        pf.reason = "rejected by the venue (injected fault)";
+        f->n.rejected++;
+    }
+    bool immediate = cmd->type == KS_ORD_MARKET || cmd->tif == KS_TIF_IOC;
+    if (c->partial_p > 0 && immediate && fx_unit(&f->rng_partial) < c->partial_p) {
+        double share =
+            c->partial_min + (c->partial_max - c->partial_min) * fx_unit(&f->rng_partial);
+        ks_dec_t lot = ks_sim_core_spec(v->core, cmd->inst)->lot, lots;
+        if (lot.mant > 0 && ks_dec_div(cmd->qty, lot, 0, KS_ROUND_FLOOR, &lots) == KS_OK) {
+            int64_t n = (int64_t)((double)lots.mant * share);
+            if (n > 0 && n < lots.mant) {
+                pf.max_fill = KS_DEC(n * lot.mant, lot.scale);
+                f->n.partial++;
+            }
+        }
+    }
+    f->cur_mode = FX_NONE;
+    if (c->lose_ack_p > 0 && fx_unit(&f->rng_lose) < c->lose_ack_p) {
+        f->cur_mode = FX_LOSE;
+        f->n.lost_acks++;
+    } else if (c->delay_p > 0 && fx_unit(&f->rng_delay) < c->delay_p) {
+        int64_t span = (int64_t)(c->delay_max_ms - c->delay_min_ms) * NS_PER_MS;
+        f->cur_mode = FX_DELAY;
+        f->cur_due = v->api->now_ns(v->host) + (int64_t)c->delay_min_ms * NS_PER_MS +
+                     (span > 0 ? (int64_t)(fx_next(&f->rng_delay) % (uint64_t)(span + 1)) : 0);
+        f->n.delayed++;
+    }
+    if (f->cur_mode != FX_NONE || pf.reject || pf.max_fill.mant)
+        v->api->log(v->host, KS_LOG_DEBUG, "fault on %s:%s%s%s%s", cmd->cloid,
+                    pf.reject ? " rejected" : "", pf.max_fill.mant ? " partial" : "",
+                    f->cur_mode == FX_LOSE ? " acks lost" : "",
+                    f->cur_mode == FX_DELAY ? " acks delayed" : "");
+    f->cur_cloid = cmd->cloid;
+    ks_sim_core_place_fault(v->core, ts, cmd, &pf);
+    f->cur_cloid = NULL;
+    f->cur_mode = FX_NONE;
+}
+
+/* Exponentially distributed gap with the given mean (seconds), in ns. */
+static int64_t fx_gap(sim_venue_t *v, int32_t mean_s)
+{
+    double u = fx_unit(&v->fx.rng_window);
+    return (int64_t)(-log(1.0 - u) * (double)mean_s * 1e9) + 1;
+}
+
+static void fx_rl_begin(void *ud);
+
+static void fx_rl_end(void *ud)
+{
+    sim_venue_t *v = ud;
+    v->fx.rate_limited = false;
+    v->fx.rl_timer =
+        v->api->timer_start(v->host, fx_gap(v, v->cfg.faults.ratelimit_every_s), 0, fx_rl_begin, v);
+}
+
+static void fx_rl_begin(void *ud)
+{
+    sim_venue_t *v = ud;
+    v->fx.rate_limited = true;
+    v->fx.n.rate_limit_windows++;
+    v->api->log(v->host, KS_LOG_INFO, "fault: placements refused with HTTP 429 for %d ms",
+                v->cfg.faults.ratelimit_ms);
+    v->fx.rl_timer = v->api->timer_start(v->host, (int64_t)v->cfg.faults.ratelimit_ms * NS_PER_MS,
+                                         0, fx_rl_end, v);
+}
+
+static void fx_conn(sim_venue_t *v, int state, const char *detail)
+{
+    ks_conn_t ev;
+    KS_SIM_EV_INIT(&ev, KS_EV_CONN);
+    ev.hdr.inst = -1;
+    ev.hdr.venue_ts = v->api->wall_ns(v->host);
+    ev.state = (uint8_t)state;
+    ks_strlcpy(ev.detail, detail, sizeof(ev.detail));
+    emit(v, &ev.hdr);
+}
+
+static void fx_dc_begin(void *ud);
+
+static void fx_dc_end(void *ud)
+{
+    sim_venue_t *v = ud;
+    int64_t ts = v->api->wall_ns(v->host);
+    v->fx.down = false;
+    fx_conn(v, KS_CONN_UP, "reconnected after an injected disconnect");
+    /* What a venue's resync gives a client after a reconnect: its account. */
+    ks_sim_core_emit_positions(v->core, ts, -1, 0);
+    ks_sim_core_emit_balances(v->core, ts, 0);
+    v->fx.dc_timer = v->api->timer_start(v->host, fx_gap(v, v->cfg.faults.disconnect_every_s), 0,
+                                         fx_dc_begin, v);
+}
+
+static void fx_dc_begin(void *ud)
+{
+    sim_venue_t *v = ud;
+    v->fx.n.disconnects++;
+    fx_conn(v, KS_CONN_DOWN, "injected disconnect");
+    v->fx.down = true;
+    v->api->log(v->host, KS_LOG_INFO, "fault: disconnected for %d ms", v->cfg.faults.disconnect_ms);
+    v->fx.dc_timer = v->api->timer_start(v->host, (int64_t)v->cfg.faults.disconnect_ms * NS_PER_MS,
+                                         0, fx_dc_end, v);
+}
+
+/* Arms the first burst and disconnect (from start). */
+static void fx_start(sim_venue_t *v)
+{
+    const ks_sim_faults_cfg_t *c = &v->cfg.faults;
+    if (c->ratelimit_ms > 0)
+        v->fx.rl_timer =
+            v->api->timer_start(v->host, fx_gap(v, c->ratelimit_every_s), 0, fx_rl_begin, v);
+    if (c->disconnect_ms > 0)
+        v->fx.dc_timer =
+            v->api->timer_start(v->host, fx_gap(v, c->disconnect_every_s), 0, fx_dc_begin, v);
+}
+
+static void fx_stop(sim_venue_t *v)
+{
+    sim_faults_t *f = &v->fx;
+    if (v->api->timer_stop) {
+        if (f->held_timer)
+            v->api->timer_stop(v->host, f->held_timer);
+        if (f->rl_timer)
+            v->api->timer_stop(v->host, f->rl_timer);
+        if (f->dc_timer)
+            v->api->timer_stop(v->host, f->dc_timer);
+    }
+    f->held_timer = f->rl_timer = f->dc_timer = 0;
+    free(f->held);
+    free(f->seen);
+    f->held = NULL;
+    f->seen = NULL;
+}
+
+/* audit_file: the venue's own account and the fault counters, as one JSON object. */
+static void fx_write_audit(sim_venue_t *v)
+{
+    const sim_faults_t *f = &v->fx;
+    char tmp[KS_SIM_PATH_LEN + 8], a[KS_DEC_STRLEN];
+    snprintf(tmp, sizeof(tmp), "%s.tmp", v->cfg.audit_file);
+    FILE *out = fopen(tmp, "w");
+    if (!out) {
+        v->api->log(v->host, KS_LOG_ERROR, "audit_file %s: cannot write", v->cfg.audit_file);
+        return;
+    }
+    fprintf(out,
+            "{\"placed\": %llu, \"duplicate_cloids\": %llu, \"open_orders\": %d,\n"
+            " \"faults\": {\"rejected\": %llu, \"partial\": %llu, \"lost_acks\": %llu, "
+            "\"lost_fills\": %llu, \"delayed\": %llu, \"rate_limited\": %llu, "
+            "\"rate_limit_windows\": %llu, \"disconnects\": %llu, \"lost_requests\": %llu},\n"
+            " \"instruments\": [",
+            (unsigned long long)f->n.placed, (unsigned long long)f->n.duplicate_cloids,
+            ks_sim_core_open_order_count(v->core), (unsigned long long)f->n.rejected,
+            (unsigned long long)f->n.partial, (unsigned long long)f->n.lost_acks,
+            (unsigned long long)f->n.lost_fills, (unsigned long long)f->n.delayed,
+            (unsigned long long)f->n.rate_limited, (unsigned long long)f->n.rate_limit_windows,
+            (unsigned long long)f->n.disconnects, (unsigned long long)f->n.lost_requests);
+    for (int32_t i = 0; i < v->n_inst; i++) {
+        const ks_sim_inst_spec_t *s = ks_sim_core_spec(v->core, i);
+        ks_dec_t q = KS_DEC_ZERO;
+        if (s->kind == KS_KIND_PERP) {
+            ks_position_t p;
+            if (ks_sim_core_get_position(v->core, i, &p) == KS_OK)
+                q = p.qty;
+        } else {
+            ks_balance_t b;
+            if (ks_sim_core_get_balance(v->core, KS_WALLET_SPOT, s->base, &b) == KS_OK)
+                q = b.total;
+        }
+        ks_dec_format(q, a, sizeof(a));
+        /* perp: the signed position; spot: the base asset's spot wallet total */
+        fprintf(out, "%s\n  {\"symbol\": \"%s\", \"kind\": \"%s\", \"qty\": \"%s\"}", i ? "," : "",
+                s->symbol, s->kind == KS_KIND_PERP ? "perp" : "spot", a);
+    }
+    fprintf(out, "]}\n");
+    if (fclose(out) != 0 || rename(tmp, v->cfg.audit_file) != 0)
+        v->api->log(v->host, KS_LOG_ERROR, "audit_file %s: cannot write", v->cfg.audit_file);
+}
+
 static void emit_sync_done(sim_venue_t *v, int64_t ts, uint64_t req_id, uint32_t what, int rc,
                            const char *detail)
 {
@@ -640,9 +1071,16 @@ static void run_req(sim_venue_t *v, const sim_req_t *r)
     char detail[KS_REASON_LEN] = "";
     int rc;
 
+    if (v->fx.down) {
+        v->fx.n.lost_requests++; /* sent into a dead connection: nothing happens */
+        return;
+    }
     switch ((sim_req_kind_t)r->kind) {
     case RQ_PLACE:
-        ks_sim_core_place(v->core, ts, &r->u.place);
+        if (v->cfg.faults.any || v->cfg.audit_file[0])
+            fx_place(v, ts, &r->u.place);
+        else
+            ks_sim_core_place(v->core, ts, &r->u.place);
         break;
     case RQ_CANCEL:
         ks_sim_core_cancel(v->core, ts, r->u.cancel.inst, r->u.cancel.cloid);
@@ -726,7 +1164,9 @@ static void on_latency(void *ud)
 
 static int submit(sim_venue_t *v, sim_req_t *r)
 {
-    if (v->cfg.latency_ms <= 0 && v->cfg.latency_jitter_ms <= 0) {
+    /* With faults, requests always run from the timer, never inside the host's call: a
+     * refusal calls ratelimit_feedback, which must not re-enter the host's send path. */
+    if (v->cfg.latency_ms <= 0 && v->cfg.latency_jitter_ms <= 0 && !v->cfg.faults.any) {
         run_req(v, r);
         return KS_OK;
     }
@@ -1044,6 +1484,7 @@ static int sim_open(const ks_host_api_t *api, ks_host_t *host, const char *venue
     if ((rc = ks_sim_config_parse(config_json, &v->cfg, err, err_len)) != KS_OK)
         goto fail;
     v->lat_rng = v->cfg.seed ^ 0x6C8E9CF570932BD5ULL;
+    fx_seed(v);
     bool replay = v->cfg.replay.n_paths > 0;
     if (!replay) {
         market_setup(&v->cfg, &mc, mp);
@@ -1110,6 +1551,9 @@ static void sim_close(void *self)
         v->api->timer_stop(v->host, v->lat_timer);
     if (v->rp_timer && v->api->timer_stop)
         v->api->timer_stop(v->host, v->rp_timer);
+    if (v->cfg.audit_file[0] && v->core)
+        fx_write_audit(v);
+    fx_stop(v);
     ks_sim_core_free(v->core);
     ks_sim_market_free(v->mkt);
     if (v->ri)
@@ -1224,6 +1668,7 @@ static int replay_start(sim_venue_t *v)
              ks_replay_count(v->rp), ks_replay_file_count(v->rp));
     emit(v, &conn.hdr);
     ks_sim_core_emit_balances(v->core, t0, 0);
+    fx_start(v);
     replay_notes(v);
     /* The first events (and the priming before a window start) run from a timer, after
      * the host has subscribed its strategies. */
@@ -1279,6 +1724,7 @@ static int sim_start(void *self)
              v->n_inst, (unsigned long long)v->cfg.seed, v->cfg.tick_ms);
     emit(v, &conn.hdr);
     ks_sim_core_emit_balances(v->core, t0, 0);
+    fx_start(v);
     return KS_OK;
 }
 

@@ -1256,6 +1256,7 @@ static void h_create(ks_bybit_emu_t *e, const cJSON *b, reply_t *r)
     if (rejected) {
         switch (e->cap.reject) {
         case KS_REJ_DUPLICATE_CLOID:
+            e->st.duplicate_cloids++;
             rep_err(r, cat == CAT_SPOT ? 170141 : 110072,
                     cat == CAT_SPOT ? "Duplicate clientOrderId." : "OrderLinkedID is duplicate");
             return;
@@ -1693,7 +1694,17 @@ static void on_http(void *ud, ks_http_exchange_t *ex, const ks_http_server_reque
         int status = 200;
         if (strcmp(path, "/emu/fault") == 0)
             sb_printf(&out, run_fault(e, req->body) == KS_OK ? "ok\n" : "unknown fault\n");
-        else if (strcmp(path, "/emu/stats") == 0 || strcmp(path, "/emu/record") == 0) {
+        else if (strcmp(path, "/emu/state") == 0) {
+            char *buf = NULL;
+            size_t len = 0;
+            FILE *f = open_memstream(&buf, &len);
+            if (f) {
+                ks_bybit_emu_write_state(e, f);
+                fclose(f);
+            }
+            sb_printf(&out, "%s", buf ? buf : "");
+            free(buf);
+        } else if (strcmp(path, "/emu/stats") == 0 || strcmp(path, "/emu/record") == 0) {
             char *buf = NULL;
             size_t len = 0;
             FILE *f = open_memstream(&buf, &len);
@@ -2482,7 +2493,7 @@ int ks_bybit_emu_write_record(const ks_bybit_emu_t *e, FILE *f)
             "\"gaps_injected\":%llu,\"book_subscribes\":%llu,\"book_resubscribes_after_gap\":%llu,"
             "\"private_connects\":%llu,\"public_connects\":%llu,\"auth_ok\":%llu,"
             "\"auth_failed\":%llu,\"sig_errors\":%llu,\"ts_errors\":%llu,\"key_errors\":%llu,"
-            "\"faults_fired\":%llu}\n",
+            "\"faults_fired\":%llu,\"duplicate_cloids\":%llu}\n",
             (unsigned long long)s->rest_requests, (unsigned long long)s->orders,
             (unsigned long long)s->fills, (unsigned long long)s->gaps_injected,
             (unsigned long long)s->book_subscribes,
@@ -2490,6 +2501,35 @@ int ks_bybit_emu_write_record(const ks_bybit_emu_t *e, FILE *f)
             (unsigned long long)s->private_connects, (unsigned long long)s->public_connects,
             (unsigned long long)s->auth_ok, (unsigned long long)s->auth_failed,
             (unsigned long long)s->sig_errors, (unsigned long long)s->ts_errors,
-            (unsigned long long)s->key_errors, (unsigned long long)s->faults_fired);
+            (unsigned long long)s->key_errors, (unsigned long long)s->faults_fired,
+            (unsigned long long)s->duplicate_cloids);
+    return ferror(f) ? KS_EIO : KS_OK;
+}
+
+int ks_bybit_emu_write_state(const ks_bybit_emu_t *e, FILE *f)
+{
+    char q[KS_DEC_STRLEN];
+    int n_open = 0;
+    for (size_t i = 0; i < e->n_orders; i++)
+        n_open += open_status(e->orders[i].status);
+    fprintf(f, "{\"instruments\": [");
+    for (int i = 0; i < e->n_inst; i++) {
+        const emu_inst_t *in = &e->inst[i];
+        ks_dec_t qty = KS_DEC_ZERO;
+        if (in->cat == CAT_SPOT) {
+            ks_balance_t b;
+            if (ks_sim_core_get_balance(e->core, KS_WALLET_SPOT, in->base, &b) == KS_OK)
+                qty = b.total;
+        } else {
+            ks_position_t p;
+            if (ks_sim_core_get_position(e->core, in->core, &p) == KS_OK)
+                qty = p.qty;
+        }
+        ks_dec_format(qty, q, sizeof(q));
+        fprintf(f, "%s{\"symbol\": \"%s/USDT%s\", \"qty\": \"%s\"}", i ? ", " : "", in->base,
+                in->cat == CAT_SPOT ? "" : ":USDT", q);
+    }
+    fprintf(f, "], \"orders\": %zu, \"open_orders\": %d, \"duplicate_cloids\": %llu}\n",
+            e->n_orders, n_open, (unsigned long long)e->st.duplicate_cloids);
     return ferror(f) ? KS_EIO : KS_OK;
 }

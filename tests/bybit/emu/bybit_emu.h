@@ -67,6 +67,7 @@ typedef struct ks_bybit_emu_stats {
     uint64_t book_resubscribes_after_gap; /* book subscriptions after a gap was injected */
     uint64_t private_connects, public_connects;
     uint64_t faults_fired;
+    uint64_t duplicate_cloids; /* creates whose orderLinkId the matching engine had seen */
 } ks_bybit_emu_stats_t;
 
 /* Starts the emulator on `loop` with its own lws context. NULL with a reason in err.
@@ -88,6 +89,12 @@ void ks_bybit_emu_stats(const ks_bybit_emu_t *emu, ks_bybit_emu_stats_t *out);
  * {"kind":"fill",...} per execution (exec_id, cloid, price, qty), then one
  * {"kind":"stats",...}. */
 int ks_bybit_emu_write_record(const ks_bybit_emu_t *emu, FILE *f);
+
+/* The account as JSON (also GET /emu/state): {"instruments": [{"symbol": "BTC/USDT",
+ * "qty": "0.01"}, ...], "orders": N, "open_orders": N, "duplicate_cloids": N}, where qty is
+ * the spot wallet's base holding (spot) or the signed position (linear), unified symbols.
+ * For tests comparing a host's records with the venue's. */
+int ks_bybit_emu_write_state(const ks_bybit_emu_t *emu, FILE *f);
 
 /* Status of an order in Bybit words ("Filled"), or NULL when the emulator never saw it. */
 const char *ks_bybit_emu_order_status(const ks_bybit_emu_t *emu, const char *cloid);
