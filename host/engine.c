@@ -532,6 +532,7 @@ static size_t event_size(int type)
 }
 
 static void drain(ks_loop_t *loop, void *ud);
+static void push_notice(lua_State *L, void *ud);
 static void recon_order(ks_engine_t *eng, const ks_order_update_t *u, ks_order_t *o);
 static void fill_wait_add(ks_engine_t *eng, ks_order_t *o);
 static void live_add(void *ud, ks_order_t *o);
@@ -712,6 +713,58 @@ static void fill_applied(ks_engine_t *eng, ks_order_t *o, ks_fill_t *f)
     ks_legs_on_fill(eng->legs, o, f);
 }
 
+typedef struct forced_ctx {
+    ks_engine_t *eng;
+    const ks_fill_t *f;
+    char why[KS_REASON_LEN];
+} forced_ctx_t;
+
+static void forced_share(void *ud, int strat, ks_dec_t qty)
+{
+    forced_ctx_t *c = ud;
+    ks_engine_t *eng = c->eng;
+    char q[KS_DEC_STRLEN];
+    ks_dec_format(qty, q, sizeof(q));
+    ks_log_warn("engine", "%s: %s %s for %s", c->why,
+                ks_market_inst(&eng->market, c->f->hdr.inst)->symbol, q,
+                strat >= 0 ? ks_strategy_name(eng->strats[strat]) : "the host account");
+    ks_legs_on_forced(eng->legs, strat, c->f->hdr.inst, qty, c->why);
+    if (strat >= 0 && ks_strategy_enabled(eng->strats[strat])) {
+        ks_strategy_position_changed(eng->strats[strat], c->f->hdr.inst);
+        ks_risk_notice_t n = {"venue", c->why,
+                              ks_market_inst(&eng->market, c->f->hdr.inst)->symbol};
+        ks_strategy_call(eng->strats[strat], "on_risk", push_notice, &n);
+    }
+}
+
+/* A fill without a client id: the venue changed positions by itself (a forced
+ * liquidation). It is split across the holders, journaled, and the leg groups it hit are
+ * rebalanced so no hedge is left with one leg gone. */
+static void forced_fill(ks_engine_t *eng, ks_fill_t *f, const char *vname, int64_t w)
+{
+    forced_ctx_t c = {eng, f, ""};
+    if (!ks_market_inst(&eng->market, f->hdr.inst))
+        return;
+    snprintf(c.why, sizeof(c.why), "forced %s by the venue (%.60s)",
+             f->side == KS_SIDE_SELL ? "sell" : "buy", f->venue_id[0] ? f->venue_id : "liquidation");
+    cJSON *d = cJSON_CreateObject();
+    char px[KS_DEC_STRLEN], q[KS_DEC_STRLEN];
+    ks_dec_format(f->px, px, sizeof(px));
+    ks_dec_format(f->qty, q, sizeof(q));
+    cJSON_AddStringToObject(d, "symbol", ks_market_inst(&eng->market, f->hdr.inst)->symbol);
+    cJSON_AddStringToObject(d, "side", ks_side_name(f->side));
+    cJSON_AddStringToObject(d, "price", px);
+    cJSON_AddStringToObject(d, "qty", q);
+    cJSON_AddStringToObject(d, "trade_id", f->trade_id);
+    char *dj = cJSON_PrintUnformatted(d);
+    cJSON_Delete(d);
+    if (ks_oms_on_forced_fill(&eng->oms, f, vname, w, forced_share, &c) > 0) {
+        ks_engine_journal(eng, "position.forced", vname, dj);
+        risk_on_event(eng, &f->hdr);
+    }
+    free(dj);
+}
+
 static void dispatch(ks_engine_t *eng, ks_event_t *ev)
 {
     ks_venue_t *v = ks_engine_venue(eng, ev->venue);
@@ -769,6 +822,10 @@ static void dispatch(ks_engine_t *eng, ks_event_t *ev)
     case KS_EV_FILL: {
         ks_fill_t *f = (ks_fill_t *)ev;
         bool dup;
+        if (!f->cloid[0]) {
+            forced_fill(eng, f, vname, w);
+            return;
+        }
         ks_order_t *o = ks_oms_on_fill(&eng->oms, f, vname, w, &dup);
         if (!o) {
             ks_log_warn("engine", "fill for unknown client id %s on %s", f->cloid, vname);

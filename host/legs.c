@@ -402,6 +402,7 @@ static void step_closing(ks_legs_t *lg, ks_hedge_t *h)
 {
     if (at_goal(lg, h)) {
         h->restoring = false;
+        h->unwinding = false;
         if (all_flat(lg, h)) {
             transition(lg, h, KS_HEDGE_CLOSED, "all legs closed");
         } else {
@@ -439,6 +440,20 @@ static void step_closing(ks_legs_t *lg, ks_hedge_t *h)
                    h->fail_reason[0] ? h->fail_reason : "not filled");
         return;
     }
+    if (h->unwinding) {
+        /* closing what a late fill left: trim everything down, never re-open */
+        int sent = 0;
+        for (int i = 0; i < h->n_legs; i++)
+            if (!within_lot(lg, &h->legs[i], h->legs[i].pos, KS_DEC_ZERO) &&
+                ks_dec_sign(h->legs[i].pos) > 0)
+                sent += send_leg(lg, h, i, false, h->legs[i].pos, "unwind");
+        persist(lg, h, false);
+        if (!sent) {
+            h->attempts++;
+            schedule_retry(lg, h);
+        }
+        return;
+    }
     /* A leg did not close while another did: re-open to the leading leg's ratio instead
      * of leaving one side naked. */
     h->restoring = true;
@@ -461,13 +476,23 @@ static void step(ks_legs_t *lg, ks_hedge_t *h)
         step_closing(lg, h);
         break;
     case KS_HEDGE_ACTIVE: {
-        /* Active groups are balanced by construction; a recovered one may not be. */
+        /* Active groups are balanced by construction; a recovered one may not be, and the
+         * venue can close a leg by itself (a forced liquidation): trim the others. */
         int m = extreme_leg(h, false);
         if (!balanced_at(lg, h, m)) {
             h->attempts++;
             if (balance_to(lg, h, m, false, "rebalance") == 0)
                 schedule_retry(lg, h);
             persist(lg, h, false);
+        } else if (all_flat(lg, h)) {
+            transition(lg, h, KS_HEDGE_CLOSED, "every leg flat (%s)",
+                       h->fail_reason[0] ? h->fail_reason : "closed by the venue");
+        } else if (!all_full(lg, h)) {
+            for (int i = 0; i < h->n_legs; i++)
+                h->legs[i].target = h->legs[i].pos;
+            transition(lg, h, KS_HEDGE_ACTIVE, "rebalanced to a smaller size (%s)",
+                       h->fail_reason[0] ? h->fail_reason : "a leg shrank");
+            h->fail_reason[0] = '\0';
         }
         break;
     }
@@ -720,6 +745,17 @@ void ks_legs_on_fill(ks_legs_t *lg, ks_order_t *o, const ks_fill_t *f)
         ks_dec_sub(l->pos, f->qty, &l->pos);
     }
     persist(lg, h, false);
+    if (final_state(h->state) && !all_flat(lg, h)) {
+        /* A fill that arrived after the group finished left a position: close what is
+         * left (unwinding, never restoring) rather than leave it naked. */
+        for (int i = 0; i < h->n_legs; i++)
+            h->legs[i].goal = KS_DEC_ZERO;
+        h->unwinding = true;
+        transition(lg, h, KS_HEDGE_CLOSING, "a late fill on %s left a position; closing it",
+                   o->rec.symbol);
+        step(lg, h);
+        return;
+    }
     maybe_done(lg, h, l, o);
 }
 
@@ -729,6 +765,32 @@ void ks_legs_on_order(ks_legs_t *lg, ks_order_t *o)
     ks_hedge_t *h = group_of(lg, o->rec.cloid, &li);
     if (h)
         maybe_done(lg, h, &h->legs[li], o);
+}
+
+void ks_legs_on_forced(ks_legs_t *lg, int strat, int32_t inst, ks_dec_t qty, const char *why)
+{
+    /* qty is signed in the fill's direction; it shrinks the legs opened the other way, the
+     * groups of this strategy in turn until it is used up. */
+    ks_dec_t left = ks_dec_abs(qty);
+    int dir = ks_dec_sign(qty);
+    for (int i = 0; i < lg->n && ks_dec_sign(left) > 0; i++) {
+        ks_hedge_t *h = lg->g[i];
+        if (h->strat != strat || final_state(h->state))
+            continue;
+        for (int k = 0; k < h->n_legs && ks_dec_sign(left) > 0; k++) {
+            ks_leg_t *l = &h->legs[k];
+            if (l->inst != inst || l->side == dir || ks_dec_sign(l->pos) <= 0)
+                continue;
+            ks_dec_t cut = ks_dec_min(l->pos, left);
+            ks_dec_sub(l->pos, cut, &l->pos);
+            ks_dec_sub(left, cut, &left);
+            snprintf(h->fail_reason, sizeof(h->fail_reason), "%.120s", why);
+            persist(lg, h, false);
+            ks_log_warn("legs", "%s: leg %s shrank by the venue (%s); rebalancing", h->id,
+                        inst_of(lg, l)->symbol, why);
+            step(lg, h);
+        }
+    }
 }
 
 void ks_legs_counts(ks_legs_t *lg, int counts[6])

@@ -67,6 +67,7 @@ typedef struct ks_hedge {
     int attempts;      /* corrective rounds (trim, unwind, restore, close retries) */
     int64_t retry_at_ns;
     bool restoring;    /* CLOSING: re-opening legs that closed while another did not */
+    bool unwinding;    /* CLOSING after a late fill: trim to flat, never re-open */
     char fail_reason[KS_REASON_LEN]; /* why a leg did not fill */
 } ks_hedge_t;
 
@@ -106,6 +107,10 @@ void ks_legs_foreach(ks_legs_t *lg, int strat, bool all, void (*cb)(void *ud, ks
 /* Routed by the engine after the OMS applied an order update or a fill. */
 void ks_legs_on_order(ks_legs_t *lg, ks_order_t *o);
 void ks_legs_on_fill(ks_legs_t *lg, ks_order_t *o, const ks_fill_t *f);
+
+/* The venue changed a strategy's position by itself (a forced liquidation): the legs it
+ * hit shrink and their groups are rebalanced (the other legs trimmed to match). */
+void ks_legs_on_forced(ks_legs_t *lg, int strat, int32_t inst, ks_dec_t qty, const char *why);
 
 /* Recovery: reloads unfinished groups from the store (after the OMS reloaded its
  * orders); ks_legs_resume() then re-evaluates each once the venues are reconciled (a

@@ -425,6 +425,86 @@ ks_order_t *ks_oms_on_fill(ks_oms_t *oms, const ks_fill_t *f, const char *venue_
     return o;
 }
 
+/* Books one account's share of a forced fill. False when the share was seen before. */
+static bool book_forced_share(ks_oms_t *oms, int strat, const ks_inst_rec_t *r,
+                              const ks_fill_t *f, ks_dec_t share, int n, const char *venue_name,
+                              int64_t wall_ns)
+{
+    ks_strat_acct_t *a = ks_oms_account(oms, strat);
+    ks_pos_t *p = pos_slot(a, r->id);
+    ks_dec_t num, fee = KS_DEC_ZERO;
+    if (!p)
+        return false;
+    if (ks_dec_mul(f->fee, share, &num) == KS_OK)
+        ks_dec_div(num, f->qty, 12, KS_ROUND_HALF_EVEN, &fee);
+    if (oms->store) {
+        ks_fill_rec_t fr;
+        memset(&fr, 0, sizeof(fr));
+        ks_strlcpy(fr.strategy, a->name, sizeof(fr.strategy));
+        ks_strlcpy(fr.venue, venue_name, sizeof(fr.venue));
+        ks_strlcpy(fr.symbol, r->symbol, sizeof(fr.symbol));
+        snprintf(fr.trade_id, sizeof(fr.trade_id), "%.50s/%d", f->trade_id, n);
+        fr.side = f->side;
+        fr.px = f->px;
+        fr.qty = share;
+        fr.fee = fee;
+        ks_strlcpy(fr.fee_asset, f->fee_asset, sizeof(fr.fee_asset));
+        fr.ts_ns = f->hdr.venue_ts ? f->hdr.venue_ts : wall_ns;
+        if (ks_store_fill_insert(oms->store, &fr) == KS_EEXIST)
+            return false;
+    }
+    apply_fill(p, f->side, f->px, share);
+    ks_dec_add(p->fees, fee, &p->fees);
+    p->fills++;
+    p->touched = true;
+    persist_pos(oms, a, r->id, p, venue_name, wall_ns);
+    return true;
+}
+
+int ks_oms_on_forced_fill(ks_oms_t *oms, const ks_fill_t *f, const char *venue_name,
+                          int64_t wall_ns, void (*cb)(void *ud, int strat, ks_dec_t qty),
+                          void *ud)
+{
+    const ks_inst_rec_t *r = ks_market_inst(oms->market, f->hdr.inst);
+    int dir = f->side == KS_SIDE_BUY ? 1 : -1;
+    int holders[64], n = 0;
+    ks_dec_t held = KS_DEC_ZERO; /* |positions| this fill reduces */
+    if (!r || ks_dec_sign(f->qty) <= 0)
+        return 0;
+    for (int i = -1; i < oms->n_accts && n < 64; i++) {
+        ks_dec_t q = ks_oms_position(oms, i, r->id)->qty;
+        if (ks_dec_sign(q) == -dir) {
+            holders[n++] = i;
+            ks_dec_add(held, ks_dec_abs(q), &held);
+        }
+    }
+    if (!n)
+        holders[n++] = -1; /* nobody holds it: the host account adopts it */
+    ks_dec_t left = f->qty;
+    int shares = 0;
+    for (int k = 0; k < n; k++) {
+        ks_dec_t share = left, num;
+        if (k < n - 1) {
+            ks_dec_t q = ks_dec_abs(ks_oms_position(oms, holders[k], r->id)->qty);
+            if (ks_dec_mul(f->qty, q, &num) != KS_OK ||
+                ks_dec_div(num, held, 12, KS_ROUND_FLOOR, &share) != KS_OK)
+                continue;
+            if (r->spec.lot_size.mant > 0)
+                ks_dec_quantize(share, r->spec.lot_size, KS_ROUND_FLOOR, &share);
+            share = ks_dec_min(share, left);
+        }
+        if (ks_dec_sign(share) <= 0)
+            continue;
+        if (!book_forced_share(oms, holders[k], r, f, share, k, venue_name, wall_ns))
+            return shares;
+        ks_dec_sub(left, share, &left);
+        shares++;
+        if (cb)
+            cb(ud, holders[k], dir > 0 ? share : ks_dec_neg(share));
+    }
+    return shares;
+}
+
 void ks_oms_on_funding(ks_oms_t *oms, const ks_funding_t *f, const char *venue_name,
                        int64_t wall_ns)
 {

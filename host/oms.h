@@ -94,6 +94,16 @@ ks_order_t *ks_oms_on_order(ks_oms_t *oms, const ks_order_update_t *u, int64_t w
  * (nothing changed). NULL when the cloid is unknown. */
 ks_order_t *ks_oms_on_fill(ks_oms_t *oms, const ks_fill_t *f, const char *venue_name,
                            int64_t wall_ns, bool *dup);
+/* A fill the venue initiated (no client id: a forced liquidation, auto-deleveraging):
+ * split across the accounts whose positions it reduces, in proportion to them (the host
+ * account takes what no one holds). Each share is stored as its own fill (trade id
+ * "<venue trade id>/<n>") and booked to that account. Calls cb once per share with the
+ * account, instrument and signed quantity (in the fill's direction). Returns the number
+ * of shares, 0 when a duplicate. */
+int ks_oms_on_forced_fill(ks_oms_t *oms, const ks_fill_t *f, const char *venue_name,
+                          int64_t wall_ns, void (*cb)(void *ud, int strat, ks_dec_t qty),
+                          void *ud);
+
 /* Splits a venue funding payment among the strategies holding the instrument, in
  * proportion to their signed positions. */
 void ks_oms_on_funding(ks_oms_t *oms, const ks_funding_t *f, const char *venue_name,

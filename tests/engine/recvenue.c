@@ -16,6 +16,8 @@ typedef struct rv {
     FILE *log;
     bool fill, reject_spot, partial_spot;
     int firehose; /* BBO events per millisecond, numbered in bid_qty */
+    int force_perp_buy; /* "force_perp_buy": N -- a forced buy of N perp at 5 s */
+    uint64_t force_timer;
     uint64_t fh_seq, fh_timer;
     int64_t fh_start;
     int reject_spot_after, spot_orders;
@@ -44,6 +46,9 @@ static int rv_open(const ks_host_api_t *api, ks_host_t *host, const char *venue,
     v->reject_spot = strstr(cfg, "\"reject_spot\":true") != NULL;
     v->partial_spot = strstr(cfg, "\"partial_spot\":true") != NULL;
     v->reject_spot_after = -1;
+    const char *fb = strstr(cfg, "\"force_perp_buy\":");
+    if (fb)
+        v->force_perp_buy = atoi(fb + strlen("\"force_perp_buy\":"));
     const char *fh = strstr(cfg, "\"firehose\":");
     if (fh)
         v->firehose = atoi(fh + strlen("\"firehose\":"));
@@ -71,6 +76,8 @@ static void rv_close(void *self)
         v->api->timer_stop(v->host, v->timer);
     if (v->fh_timer)
         v->api->timer_stop(v->host, v->fh_timer);
+    if (v->force_timer)
+        v->api->timer_stop(v->host, v->force_timer);
     if (v->log)
         fclose(v->log);
     free(v);
@@ -116,6 +123,24 @@ static void firehose(void *ud)
     v->api->kv_set(v->host, "firehose.sent", buf, (size_t)n);
 }
 
+/* A venue-initiated fill (no client id), as a forced liquidation of a short. */
+static void forced(void *ud)
+{
+    rv_t *v = ud;
+    ks_fill_t f;
+    v->force_timer = 0;
+    KS_EVENT_INIT(&f, KS_EV_FILL);
+    f.hdr.inst = v->inst;
+    f.hdr.venue_ts = v->api->wall_ns(v->host);
+    ks_strlcpy(f.venue_id, "L1", sizeof(f.venue_id));
+    ks_strlcpy(f.trade_id, "liq-1", sizeof(f.trade_id));
+    f.side = KS_SIDE_BUY;
+    f.px = KS_DEC(110, 0);
+    f.qty = ks_dec_from_int(v->force_perp_buy);
+    ks_strlcpy(f.fee_asset, "USDT", sizeof(f.fee_asset));
+    v->api->emit(v->host, &f.hdr);
+}
+
 static int rv_start(void *self)
 {
     rv_t *v = self;
@@ -140,6 +165,8 @@ static int rv_start(void *self)
     in.max_leverage = 1;
     in.funding_interval_h = 0;
     v->api->instrument_upsert(v->host, &in, &v->spot);
+    if (v->force_perp_buy)
+        v->force_timer = v->api->timer_start(v->host, 5000000000LL, 0, forced, v);
     if (v->firehose) {
         v->fh_timer = v->api->timer_start(v->host, 1000000, 1000000, firehose, v);
         return KS_OK;

@@ -324,6 +324,20 @@ static void a_successful_close_leaves_both_legs_flat(void **state)
     finish(&f);
 }
 
+static void a_forced_liquidation_of_one_leg_closes_the_other(void **state)
+{
+    fx_t f;
+    run_hedge(&f, "\"fill\":true,\"force_perp_buy\":10", "");
+    /* the venue bought back the whole perp short; the host sold the spot leg to match */
+    assert_int_equal(hedge_state(&f), KS_HEDGE_CLOSED);
+    assert_pos(&f, "TST/USDT", "0");
+    assert_pos(&f, "TST/USDT:USDT", "0");
+    ks_store_flush(ks_engine_store(f.eng));
+    /* two opening fills, the venue's forced fill booked to the strategy, the spot trim */
+    assert_int_equal(ks_store_count(ks_engine_store(f.eng), "fills"), 4);
+    finish(&f);
+}
+
 int main(void)
 {
     ks_log_setup(stderr, KS_LOG_WARN, KS_LOGF_TEXT);
@@ -336,6 +350,7 @@ int main(void)
         cmocka_unit_test(top_up_buys_the_missing_part_before_trimming),
         cmocka_unit_test(a_close_failing_on_one_leg_restores_the_hedge),
         cmocka_unit_test(a_successful_close_leaves_both_legs_flat),
+        cmocka_unit_test(a_forced_liquidation_of_one_leg_closes_the_other),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -140,6 +140,9 @@ typedef struct ks_order_update {
     char reason[KS_REASON_LEN];
 } ks_order_update_t;
 
+/* A fill of one of the host's orders, by client id. A fill with an EMPTY cloid is one the
+ * venue initiated (a forced liquidation, auto-deleveraging): the host splits it across
+ * the strategies holding the position it reduces and rebalances their leg groups. */
 typedef struct ks_fill {
     ks_event_t hdr;
     char cloid[KS_CLOID_LEN];
