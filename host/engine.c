@@ -21,6 +21,7 @@
 
 #include "ctl.h"
 #include "legs.h"
+#include "paper.h"
 #include "log.h"
 #include "lua_runtime.h"
 #include "summary.h"
@@ -94,6 +95,11 @@ struct ks_engine {
     ks_market_t market;
     ks_oms_t oms;
     ks_legs_t *legs;
+    ks_paper_t *paper;           /* the matcher for strategies in paper mode */
+    bool any_paper;
+    int64_t *paper_fund_next;    /* by instrument: the pending settlement time */
+    ks_dec_t *paper_fund_rate;   /* and the rate announced for it */
+    int32_t n_paper_fund;
     ks_venue_t *venues;
     int n_venues;
     ks_riskmod_t *risk;
@@ -533,6 +539,7 @@ static size_t event_size(int type)
 
 static void drain(ks_loop_t *loop, void *ud);
 static void push_notice(lua_State *L, void *ud);
+static void paper_funding(ks_engine_t *eng, const ks_ticker_t *t);
 static void recon_order(ks_engine_t *eng, const ks_order_update_t *u, ks_order_t *o);
 static void fill_wait_add(ks_engine_t *eng, ks_order_t *o);
 static void live_add(void *ud, ks_order_t *o);
@@ -786,6 +793,12 @@ static void dispatch(ks_engine_t *eng, ks_event_t *ev)
         if (!ks_market_inst(&eng->market, ev->inst))
             return;
         ks_market_apply(&eng->market, ev);
+        if (eng->any_paper) {
+            if ((ev->type == KS_EV_BBO || ev->type == KS_EV_BOOK) && ks_paper_resting(eng->paper))
+                ks_paper_on_bbo(eng->paper, ev->inst, w);
+            if (ev->type == KS_EV_TICKER)
+                paper_funding(eng, (const ks_ticker_t *)ev);
+        }
         risk_on_event(eng, ev);
         if (ev->inst < eng->n_subs) {
             sub_list_t *l = &eng->subs[ev->inst];
@@ -1317,6 +1330,56 @@ void ks_engine_ratelimit_feedback(ks_engine_t *eng, struct ks_host *h,
     rl_pump(eng, v);
 }
 
+/* ---- paper trading ---------------------------------------------------------------------- */
+
+static void paper_emit(void *ud, uint32_t venue, const ks_event_t *ev)
+{
+    enqueue(ud, venue, ev);
+}
+
+static bool strat_is_paper(ks_engine_t *eng, int strat)
+{
+    ks_strat_acct_t *a = ks_oms_account(&eng->oms, strat);
+    return a && a->paper;
+}
+
+/* Paper strategies earn or pay funding at each settlement the venue announces (its
+ * ticker's next funding time moves on), on their own positions at the mark. */
+static void paper_funding(ks_engine_t *eng, const ks_ticker_t *t)
+{
+    int32_t inst = t->hdr.inst;
+    if (!(t->fields & KS_TK_NEXT_FUNDING) || !(t->fields & KS_TK_FUNDING_RATE))
+        return;
+    if (inst >= eng->n_paper_fund) {
+        int32_t n = eng->market.n + 16;
+        int64_t *nn = realloc(eng->paper_fund_next, (size_t)n * sizeof(*nn));
+        if (!nn)
+            return;
+        eng->paper_fund_next = nn;
+        ks_dec_t *nr = realloc(eng->paper_fund_rate, (size_t)n * sizeof(*nr));
+        if (!nr)
+            return;
+        eng->paper_fund_rate = nr;
+        for (int32_t i = eng->n_paper_fund; i < n; i++) {
+            eng->paper_fund_next[i] = 0;
+            eng->paper_fund_rate[i] = KS_DEC_ZERO;
+        }
+        eng->n_paper_fund = n;
+    }
+    int64_t prev = eng->paper_fund_next[inst];
+    if (prev && t->next_funding_ts > prev) {
+        ks_dec_t mark;
+        ks_venue_t *v = ks_engine_venue(eng, t->hdr.venue);
+        if (ks_market_mark(&eng->market, inst, &mark))
+            for (int s = 0; s < eng->n_strats; s++)
+                if (strat_is_paper(eng, s))
+                    ks_oms_paper_funding(&eng->oms, s, inst, eng->paper_fund_rate[inst], mark,
+                                         prev, v ? v->name : "", wall(eng));
+    }
+    eng->paper_fund_next[inst] = t->next_funding_ts;
+    eng->paper_fund_rate[inst] = t->funding_rate;
+}
+
 /* Creates (write-ahead) and sends one order. */
 static int place(ks_engine_t *eng, int strat, ks_order_intent_t *in, bool closing, char *cloid,
                  char *err, size_t err_len)
@@ -1334,6 +1397,20 @@ static int place(ks_engine_t *eng, int strat, ks_order_intent_t *in, bool closin
     live_add(eng, o);
     if (cloid)
         ks_strlcpy(cloid, o->rec.cloid, KS_CLOID_LEN);
+    if (strat_is_paper(eng, strat)) {
+        /* paper mode: the host's matcher fills it against the venue's quotes */
+        ks_order_cmd_t cmd;
+        fill_cmd(o, &cmd);
+        o->paper = true;
+        ks_oms_sent(&eng->oms, o, ks_loop_now_ns(eng->loop), wall(eng));
+        rc = ks_paper_place(eng->paper, v->id, &cmd, ks_oms_position(&eng->oms, strat, in->inst)->qty,
+                            wall(eng));
+        if (rc != KS_OK) {
+            ks_oms_send_failed(&eng->oms, o, KS_REJ_OTHER, "paper matcher refused it", wall(eng));
+            return refuse(err, err_len, "paper matcher refused it: %s", ks_strerror(rc));
+        }
+        return KS_OK;
+    }
     ks_vreq_t *r = calloc(1, sizeof(*r));
     if (!r) {
         ks_oms_send_failed(&eng->oms, o, KS_REJ_OTHER, "out of memory", wall(eng));
@@ -1413,6 +1490,11 @@ int ks_engine_cancel(ks_engine_t *eng, int strat, const char *cloid, char *err, 
     if (ks_order_status_is_final(o->rec.status))
         return refuse(err, err_len, "order %s is already %s", cloid,
                       ks_order_status_name(o->rec.status));
+    if (o->paper) {
+        if (ks_paper_cancel(eng->paper, o->rec.cloid, wall(eng)) != KS_OK)
+            return refuse(err, err_len, "paper order %s is not resting", cloid);
+        return KS_OK;
+    }
     ks_venue_t *v = ks_engine_venue(eng, o->venue);
     if (!v || !v->open)
         return refuse(err, err_len, "venue is not open");
@@ -1450,6 +1532,8 @@ int ks_engine_amend(ks_engine_t *eng, int strat, const char *cloid, ks_dec_t pri
     if (ks_order_status_is_final(o->rec.status))
         return refuse(err, err_len, "order %s is already %s", cloid,
                       ks_order_status_name(o->rec.status));
+    if (o->paper)
+        return refuse(err, err_len, "amending is not supported in paper mode; cancel and replace");
     ks_venue_t *v = ks_engine_venue(eng, o->venue);
     if (!v || !v->open || !v->ops->amend || !(v->ops->caps & KS_XCAP_AMEND))
         return refuse(err, err_len, "venue %s does not support amending orders",
@@ -2152,6 +2236,19 @@ int ks_engine_reload_config(ks_engine_t *eng, char *err, size_t err_len)
         const ks_strategy_cfg_t *nc = &ncfg->strategies[i];
         int idx = strat_index(eng, nc->name);
         if (idx >= 0 && eng->strats[idx] &&
+            (ks_strategy_cfg(eng->strats[idx])->mode == KS_MODE_PAPER) !=
+                (nc->mode == KS_MODE_PAPER)) {
+            ks_acct_totals_t t;
+            ks_oms_totals(&eng->oms, idx, &t);
+            if (t.open_positions || t.open_orders) {
+                snprintf(e, sizeof(e),
+                         "strategies.%s.mode: cannot switch between paper and live while it holds "
+                         "positions or open orders; flatten it first",
+                         nc->name);
+                goto reject;
+            }
+        }
+        if (idx >= 0 && eng->strats[idx] &&
             strcmp(ks_strategy_cfg(eng->strats[idx])->file, nc->file) == 0) {
             if (ks_strategy_check_params(eng->strats[idx], nc->params_json, e, sizeof(e)) != KS_OK)
                 goto reject;
@@ -2186,6 +2283,10 @@ int ks_engine_reload_config(ks_engine_t *eng, char *err, size_t err_len)
             if (nc->capital)
                 ks_dec_parse(nc->capital, (size_t)-1, &capital);
             idx = ks_oms_add_account(&eng->oms, nc->name, capital);
+            if (idx >= 0 && nc->mode == KS_MODE_PAPER) {
+                ks_oms_account(&eng->oms, idx)->paper = true;
+                eng->any_paper = true;
+            }
             ks_strategy_t *st = ks_strategy_load(eng, idx, nc, e, sizeof(e));
             if (!st) {
                 ks_log_error("engine", "strategy %s could not be added: %s", nc->name, e);
@@ -2205,6 +2306,8 @@ int ks_engine_reload_config(ks_engine_t *eng, char *err, size_t err_len)
         ks_strategy_t *st = eng->strats[idx];
         const ks_strategy_cfg_t *oc = ks_strategy_cfg(st);
         bool was_enabled = oc->enabled;
+        ks_oms_account(&eng->oms, idx)->paper = nc->mode == KS_MODE_PAPER;
+        eng->any_paper |= nc->mode == KS_MODE_PAPER;
         bool file_changed = strcmp(oc->file, nc->file) != 0;
         ks_strategy_set_cfg(st, nc);
         if (file_changed) {
@@ -2772,7 +2875,8 @@ ks_engine_t *ks_engine_new(const ks_engine_opts_t *opts, char *err, size_t err_l
                 eng->backtest ? opts->start_wall_ns / 1000000 : epoch_ms_now());
     eng->plugins = ks_plugin_set_new();
     eng->legs = ks_legs_new(eng);
-    if (!eng->plugins || !eng->legs || open_venues(eng, err, err_len) != 0)
+    eng->paper = ks_paper_new(&eng->market, paper_emit, eng);
+    if (!eng->plugins || !eng->legs || !eng->paper || open_venues(eng, err, err_len) != 0)
         goto fail;
 
     const ks_config_t *cfg = eng->cfg;
@@ -2786,7 +2890,11 @@ ks_engine_t *ks_engine_new(const ks_engine_opts_t *opts, char *err, size_t err_l
         ks_dec_t capital = KS_DEC_ZERO;
         if (sc->capital)
             ks_dec_parse(sc->capital, (size_t)-1, &capital);
-        ks_oms_add_account(&eng->oms, sc->name, capital);
+        int acct = ks_oms_add_account(&eng->oms, sc->name, capital);
+        if (acct >= 0 && sc->mode == KS_MODE_PAPER) {
+            ks_oms_account(&eng->oms, acct)->paper = true;
+            eng->any_paper = true;
+        }
         eng->strats[i] = ks_strategy_load(eng, i, sc, err, err_len);
         if (!eng->strats[i])
             goto fail;
@@ -2864,6 +2972,11 @@ static void query_unlisted(void *ud, ks_order_t *o)
     ks_engine_t *eng = p->eng;
     if (ks_strmap_get(&eng->recon_seen, o->rec.cloid, NULL))
         return;
+    if (strat_is_paper(eng, o->strat)) {
+        /* paper orders lived in the previous process's matcher only */
+        ks_oms_send_failed(&eng->oms, o, KS_REJ_OTHER, "paper order dropped at restart", wall(eng));
+        return;
+    }
     ks_venue_t *v = ks_engine_venue(eng, o->venue);
     if (!v || !v->open)
         return;
@@ -3070,7 +3183,8 @@ static int reconcile(ks_engine_t *eng, char *err, size_t err_len)
         if (!eng->recon_vpos_seen[i] && r->spec.kind != KS_KIND_PERP)
             continue;
         ks_venue_t *v = ks_engine_venue(eng, r->venue);
-        ks_dec_t local = ks_oms_total_position(&eng->oms, i), venue = eng->recon_vpos[i], d;
+        /* paper positions never existed at the venue */
+        ks_dec_t local = ks_oms_venue_position(&eng->oms, i), venue = eng->recon_vpos[i], d;
         if (ks_dec_cmp(local, venue) == 0)
             continue;
         ks_dec_sub(venue, local, &d);
@@ -3084,7 +3198,7 @@ static int reconcile(ks_engine_t *eng, char *err, size_t err_len)
             /* The venue holds less than we think: scale every holder down to it. */
             for (int s = -1; s < eng->n_strats; s++) {
                 const ks_pos_t *p = ks_oms_position(&eng->oms, s, i);
-                if (ks_dec_is_zero(p->qty))
+                if (ks_dec_is_zero(p->qty) || strat_is_paper(eng, s))
                     continue;
                 ks_dec_t num, nq;
                 if (ks_dec_mul(p->qty, venue, &num) != KS_OK ||
@@ -3316,6 +3430,9 @@ void ks_engine_free(ks_engine_t *eng)
     }
     free(eng->venues);
     ks_legs_free(eng->legs);
+    ks_paper_free(eng->paper);
+    free(eng->paper_fund_next);
+    free(eng->paper_fund_rate);
     records_free(eng);
     ks_strmap_free(&eng->recon_seen);
     ks_u64map_free(&eng->recon_queries);

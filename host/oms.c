@@ -473,7 +473,7 @@ int ks_oms_on_forced_fill(ks_oms_t *oms, const ks_fill_t *f, const char *venue_n
         return 0;
     for (int i = -1; i < oms->n_accts && n < 64; i++) {
         ks_dec_t q = ks_oms_position(oms, i, r->id)->qty;
-        if (ks_dec_sign(q) == -dir) {
+        if (!ks_oms_account(oms, i)->paper && ks_dec_sign(q) == -dir) {
             holders[n++] = i;
             ks_dec_add(held, ks_dec_abs(q), &held);
         }
@@ -511,12 +511,12 @@ void ks_oms_on_funding(ks_oms_t *oms, const ks_funding_t *f, const char *venue_n
     int32_t inst = f->hdr.inst;
     ks_dec_t denom = f->position_qty;
     if (ks_dec_is_zero(denom))
-        denom = ks_oms_total_position(oms, inst);
+        denom = ks_oms_venue_position(oms, inst);
     if (ks_dec_is_zero(denom))
         return;
     for (int i = -1; i < oms->n_accts; i++) {
         ks_strat_acct_t *a = ks_oms_account(oms, i);
-        if (inst >= a->n_pos || ks_dec_is_zero(a->pos[inst].qty))
+        if (a->paper || inst >= a->n_pos || ks_dec_is_zero(a->pos[inst].qty))
             continue;
         ks_pos_t *p = &a->pos[inst];
         ks_dec_t share, num;
@@ -561,6 +561,15 @@ ks_dec_t ks_oms_total_position(ks_oms_t *oms, int32_t inst)
     ks_dec_t t = KS_DEC_ZERO;
     for (int i = -1; i < oms->n_accts; i++)
         ks_dec_add(t, ks_oms_position(oms, i, inst)->qty, &t);
+    return t;
+}
+
+ks_dec_t ks_oms_venue_position(ks_oms_t *oms, int32_t inst)
+{
+    ks_dec_t t = KS_DEC_ZERO;
+    for (int i = -1; i < oms->n_accts; i++)
+        if (!ks_oms_account(oms, i)->paper)
+            ks_dec_add(t, ks_oms_position(oms, i, inst)->qty, &t);
     return t;
 }
 
@@ -756,5 +765,35 @@ void ks_oms_adjust_position(ks_oms_t *oms, int strat, int32_t inst, ks_dec_t qty
     p->touched = true;
     if (ks_dec_is_zero(qty))
         p->avg_entry = KS_DEC_ZERO;
+    persist_pos(oms, a, inst, p, venue_name, wall_ns);
+}
+
+void ks_oms_paper_funding(ks_oms_t *oms, int strat, int32_t inst, ks_dec_t rate, ks_dec_t mark,
+                          int64_t ts_ns, const char *venue_name, int64_t wall_ns)
+{
+    ks_strat_acct_t *a = ks_oms_account(oms, strat);
+    const ks_inst_rec_t *r = ks_market_inst(oms->market, inst);
+    if (!a || !r || inst >= a->n_pos || ks_dec_is_zero(a->pos[inst].qty))
+        return;
+    ks_pos_t *p = &a->pos[inst];
+    ks_dec_t value, amount;
+    if (ks_dec_mul(p->qty, mark, &value) != KS_OK ||
+        ks_dec_mul_round(value, rate, 8, KS_ROUND_CEIL, &amount) != KS_OK)
+        return;
+    amount = ks_dec_neg(amount);
+    ks_dec_add(p->funding, amount, &p->funding);
+    if (oms->store) {
+        ks_funding_rec_t fr;
+        memset(&fr, 0, sizeof(fr));
+        ks_strlcpy(fr.strategy, a->name, sizeof(fr.strategy));
+        ks_strlcpy(fr.venue, venue_name, sizeof(fr.venue));
+        ks_strlcpy(fr.symbol, r->symbol, sizeof(fr.symbol));
+        fr.rate = rate;
+        fr.qty = p->qty;
+        fr.mark = mark;
+        fr.amount = amount;
+        fr.ts_ns = ts_ns;
+        ks_store_funding_insert(oms->store, &fr);
+    }
     persist_pos(oms, a, inst, p, venue_name, wall_ns);
 }

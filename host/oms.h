@@ -23,6 +23,7 @@ typedef struct ks_order {
     int32_t inst;
     uint32_t venue;
     int strat;         /* strategy index, -1: the host */
+    bool paper;        /* filled by the paper matcher, never sent to the venue */
     int64_t sent_ns;   /* monotonic time the command left */
     ks_dec_t fill_qty; /* sum of fills received (may lead rec.filled) */
     uint64_t fill_hash[KS_OMS_MAX_FILLS_TRACKED];
@@ -46,6 +47,7 @@ typedef struct ks_strat_acct {
     int32_t n_pos;
     uint64_t orders, fills, rejects;
     uint32_t open_orders;
+    bool paper; /* paper trading: its orders and positions never exist at the venue */
 } ks_strat_acct_t;
 
 typedef struct ks_oms {
@@ -129,6 +131,13 @@ void ks_oms_adjust_position(ks_oms_t *oms, int strat, int32_t inst, ks_dec_t qty
 const ks_pos_t *ks_oms_position(ks_oms_t *oms, int strat, int32_t inst);
 /* Sum over every account. */
 ks_dec_t ks_oms_total_position(ks_oms_t *oms, int32_t inst);
+/* Sum over the accounts whose positions exist at the venue (not paper). */
+ks_dec_t ks_oms_venue_position(ks_oms_t *oms, int32_t inst);
+/* Funding a paper account earns or pays at a settlement the venue did not book for it:
+ * amount = -qty * mark * rate (positive rate: longs pay), rounded toward -inf at 8
+ * decimals. */
+void ks_oms_paper_funding(ks_oms_t *oms, int strat, int32_t inst, ks_dec_t rate, ks_dec_t mark,
+                          int64_t ts_ns, const char *venue_name, int64_t wall_ns);
 /* Unrealized PnL of a position at the current mark (zero without a price). */
 ks_dec_t ks_oms_unrealized(ks_oms_t *oms, const ks_pos_t *p, int32_t inst);
 

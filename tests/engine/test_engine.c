@@ -35,6 +35,8 @@ static void write_file(const char *path, const char *text)
 }
 
 /* Builds and starts an engine in backtest mode on the recording venue. */
+static const char *mode = "live";
+
 static void start(fx_t *f, const char *venue_cfg, const char *rate_limit, const char *lua)
 {
     char path[256], json[4096], err[1024];
@@ -48,9 +50,10 @@ static void start(fx_t *f, const char *venue_cfg, const char *rate_limit, const 
         "{\"plugin_path\": [\"%s\"], \"state_dir\": \"%s/state\","
         " \"venues\": {\"v\": {\"plugin\": \"recvenue\", \"config\": {\"log\":\"%s\"%s%s}%s%s}},"
         " \"strategies\": {\"s\": {\"file\": \"s.lua\", \"venue\": \"v\","
-        " \"symbols\": [\"TST/USDT:USDT\", \"TST/USDT\"], \"capital\": \"1000000\"}}}",
+        " \"symbols\": [\"TST/USDT:USDT\", \"TST/USDT\"], \"capital\": \"1000000\","
+        " \"mode\": \"%s\"}}}",
         KS_TEST_PLUGIN_DIR, f->dir, f->log, venue_cfg[0] ? "," : "", venue_cfg,
-        rate_limit[0] ? ", \"rate_limit\": " : "", rate_limit);
+        rate_limit[0] ? ", \"rate_limit\": " : "", rate_limit, mode);
     f->cfg = ks_config_parse(json, f->dir, err, sizeof(err));
     if (!f->cfg)
         fail_msg("config: %s", err);
@@ -338,6 +341,49 @@ static void a_forced_liquidation_of_one_leg_closes_the_other(void **state)
     finish(&f);
 }
 
+static void paper_mode_fills_against_quotes_and_never_reaches_the_venue(void **state)
+{
+    fx_t f;
+    const char *lua = "local S = {}\n"
+                      "function S.on_start(ctx) ctx.timer('t', 1) end\n"
+                      "function S.on_timer(ctx)\n"
+                      "  assert(ctx.order{symbol='TST/USDT:USDT', side='buy', qty=3})\n"
+                      "  ctx.state.resting = assert(ctx.order{symbol='TST/USDT:USDT', side='sell',\n"
+                      "                                       qty=1, price=100.1})\n"
+                      "  ctx.state.far = assert(ctx.order{symbol='TST/USDT:USDT', side='sell',\n"
+                      "                                   qty=1, price=150})\n"
+                      "  assert(ctx.cancel(ctx.state.far))\n"
+                      "end\n"
+                      "return S\n";
+    mode = "paper";
+    start(&f, "\"fill\":true", "", lua);
+    mode = "live";
+    assert_int_equal(ks_engine_run(f.eng, 5LL * 1000000000), 0);
+    static rec_t r[8];
+    int n = read_log(f.log, r, 8);
+    for (int i = 0; i < n; i++)
+        printf("venue saw: %s %s\n", r[i].kind, r[i].cloid);
+    assert_int_equal(n, 0); /* the venue saw nothing */
+    /* bought 3 at the ask (100.1); the sell at 100.1 rests (the bid stays at 99.9); the
+     * far one was cancelled */
+    assert_pos(&f, "TST/USDT:USDT", "3");
+    ks_order_t *o;
+    size_t it = 0;
+    void *v;
+    int filled = 0, canceled = 0, open = 0;
+    while (ks_strmap_next(&ks_engine_oms(f.eng)->orders, &it, NULL, &v)) {
+        o = v;
+        assert_true(o->paper);
+        filled += o->rec.status == KS_OS_FILLED;
+        canceled += o->rec.status == KS_OS_CANCELED;
+        open += o->rec.status == KS_OS_ACKED;
+    }
+    assert_int_equal(filled, 1);
+    assert_int_equal(canceled, 1);
+    assert_int_equal(open, 1);
+    finish(&f);
+}
+
 int main(void)
 {
     ks_log_setup(stderr, KS_LOG_WARN, KS_LOGF_TEXT);
@@ -351,6 +397,7 @@ int main(void)
         cmocka_unit_test(a_close_failing_on_one_leg_restores_the_hedge),
         cmocka_unit_test(a_successful_close_leaves_both_legs_flat),
         cmocka_unit_test(a_forced_liquidation_of_one_leg_closes_the_other),
+        cmocka_unit_test(paper_mode_fills_against_quotes_and_never_reaches_the_venue),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
