@@ -2716,12 +2716,23 @@ static size_t status_json(ks_engine_t *eng, char *out, size_t cap)
             "%s{\"name\":\"%s\",\"enabled\":%s,\"mode\":\"%s\",\"on_disable\":\"%s\","
             "\"orders\":%llu,\"fills\":%llu,\"open_orders\":%u,\"open_positions\":%d,"
             "\"errors\":%llu,\"reloads\":%llu,\"reload_failures\":%llu,\"memory\":%zu,"
-            "\"last_error\":\"%s\",\"disabled_reason\":\"%s\"}",
+            "\"last_error\":\"%s\",\"disabled_reason\":\"%s\",\"metrics\":{",
             i ? "," : "", ks_strategy_name(st), ks_strategy_enabled(st) ? "true" : "false",
             ks_strategy_mode_name(sc->mode), ks_on_disable_name(sc->on_disable),
             (unsigned long long)t.orders, (unsigned long long)t.fills, t.open_orders,
             t.open_positions, (unsigned long long)ss.errors, (unsigned long long)ss.reloads,
             (unsigned long long)ss.reload_failures, ss.mem_bytes, le, dr);
+        size_t it = 0;
+        const char *mname;
+        double mval;
+        bool first = true;
+        while (n < cap && ks_strategy_metric_next(st, &it, &mname, &mval)) {
+            n += (size_t)snprintf(out + n, cap - n, "%s\"%s\":%.17g", first ? "" : ",", mname,
+                                  isfinite(mval) ? mval : 0.0);
+            first = false;
+        }
+        if (n < cap)
+            n += (size_t)snprintf(out + n, cap - n, "}}");
     }
     if (n < cap)
         n += (size_t)snprintf(out + n, cap - n, "]}");

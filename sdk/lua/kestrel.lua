@@ -213,7 +213,7 @@ function ctx.now() end
 ---@param msg? string
 function ctx.log(level_or_msg, msg) end
 
----Sets a gauge exported on /metrics as kestrel_strategy_metric{strategy,name}.
+---Sets a named gauge of the strategy (at most 256 names); `kestrel ctl status` lists them.
 ---@param name string
 ---@param value number
 function ctx.metric(name, value) end
