@@ -339,7 +339,7 @@ static void connection_refused_reports_eio_from_the_loop_not_from_connect(void *
 static void a_silent_server_times_out_the_connect(void **state)
 {
     fixture_t *f = *state;
-    int port;
+    int port = 0;
     int lfd = net_silent_listener(&port);
     assert_true(lfd >= 0);
     char url[64];
