@@ -74,7 +74,8 @@ static int parse_case(const char *dir, const char *file, hcase_t *c)
     char expect[32], when[32];
     memset(c, 0, sizeof(*c));
     snprintf(c->name, sizeof(c->name), "%s", file);
-    snprintf(c->path, sizeof(c->path), "%s/%s", dir, file);
+    if (snprintf(c->path, sizeof(c->path), "%s/%s", dir, file) >= (int)sizeof(c->path))
+        return -1;
     char *text = ks_run_slurp(c->path);
     if (!text)
         return -1;
