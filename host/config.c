@@ -628,8 +628,7 @@ static bool rl_window(parser_t *p, const cJSON *it, void *t)
     return true;
 }
 
-static const field_t rl_fields[] = {{"requests", rl_requests, true},
-                                    {"per_s", rl_window, false}};
+static const field_t rl_fields[] = {{"requests", rl_requests, true}, {"per_s", rl_window, false}};
 
 static bool venue_rate_limit(parser_t *p, const cJSON *it, void *t)
 {

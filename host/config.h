@@ -35,7 +35,7 @@ typedef struct ks_venue_cfg {
 } ks_venue_cfg_t;
 
 typedef struct ks_risk_cfg {
-    char *name;   /* "name", defaults to the plugin name */
+    char *name; /* "name", defaults to the plugin name */
     char *plugin;
     char *config_json;
 } ks_risk_cfg_t;
@@ -43,9 +43,9 @@ typedef struct ks_risk_cfg {
 typedef struct ks_strategy_cfg {
     char *name;
     bool enabled;
-    char *file;        /* absolute or relative to the current directory, resolved */
-    char *venue;       /* venue name */
-    char **symbols;    /* unified symbols */
+    char *file;     /* absolute or relative to the current directory, resolved */
+    char *venue;    /* venue name */
+    char **symbols; /* unified symbols */
     int n_symbols;
     char *params_json; /* the "params" object as JSON text ("{}" when absent) */
     char *capital;     /* decimal text, quote currency ("10000"); NULL when not given */
@@ -64,8 +64,8 @@ typedef struct ks_config {
     char *state_dir; /* may be NULL: the CLI default applies */
     char **plugin_path;
     int n_plugin_path;
-    int log_level;   /* KS_LOG_*; default info */
-    int log_format;  /* ks_log_format_t; -1: text on a terminal, JSON otherwise */
+    int log_level;  /* KS_LOG_*; default info */
+    int log_format; /* ks_log_format_t; -1: text on a terminal, JSON otherwise */
     ks_venue_cfg_t *venues;
     int n_venues;
     ks_risk_cfg_t *risk;
@@ -83,8 +83,8 @@ typedef struct ks_config {
     bool recovery_adopt_orders;    /* venue orders we do not know: adopt (else cancel) */
     bool recovery_adopt_positions; /* venue positions we do not hold: adopt (else flatten) */
     int64_t reconcile_timeout_ms;  /* default 30 s */
-    int backtest_days;          /* default 3 */
-    int64_t backtest_start_ns;  /* wall clock start of a backtest; default 2026-01-01Z */
+    int backtest_days;             /* default 3 */
+    int64_t backtest_start_ns;     /* wall clock start of a backtest; default 2026-01-01Z */
 } ks_config_t;
 
 /* Reads and validates a config file. On failure writes one line into err and returns

@@ -27,12 +27,12 @@
 #include "summary.h"
 #include "watch.h"
 
-#define ACK_TIMEOUT_NS (5LL * 1000000000)   /* SENT without an answer -> UNKNOWN */
-#define WATCHDOG_NS (1LL * 1000000000)
+#define ACK_TIMEOUT_NS       (5LL * 1000000000) /* SENT without an answer -> UNKNOWN */
+#define WATCHDOG_NS          (1LL * 1000000000)
 #define QUERY_RETRY_NS       (5LL * 1000000000) /* an unanswered order query is asked again */
 #define QUERY_RETRY_MAX_NS   (60LL * 1000000000)
 #define FILL_GRACE_NS        (5LL * 1000000000) /* fills may trail their order's final update */
-#define BACKTEST_FLUSH_EVERY 4096          /* loop iterations between store commits */
+#define BACKTEST_FLUSH_EVERY 4096               /* loop iterations between store commits */
 
 typedef union ks_any_event {
     ks_event_t hdr;
@@ -95,10 +95,10 @@ struct ks_engine {
     ks_market_t market;
     ks_oms_t oms;
     ks_legs_t *legs;
-    ks_paper_t *paper;           /* the matcher for strategies in paper mode */
+    ks_paper_t *paper; /* the matcher for strategies in paper mode */
     bool any_paper;
-    int64_t *paper_fund_next;    /* by instrument: the pending settlement time */
-    ks_dec_t *paper_fund_rate;   /* and the rate announced for it */
+    int64_t *paper_fund_next;  /* by instrument: the pending settlement time */
+    ks_dec_t *paper_fund_rate; /* and the rate announced for it */
     int32_t n_paper_fund;
     ks_venue_t *venues;
     int n_venues;
@@ -123,8 +123,8 @@ struct ks_engine {
     /* reconciliation (startup) */
     bool recon_active;
     int recon_pending;
-    ks_strmap_t recon_seen;     /* cloids the venues listed as open */
-    ks_dec_t *recon_vpos;       /* venue position by instrument */
+    ks_strmap_t recon_seen; /* cloids the venues listed as open */
+    ks_dec_t *recon_vpos;   /* venue position by instrument */
     bool *recon_vpos_seen;
     int32_t recon_n;
     struct recon_unknown {
@@ -132,10 +132,10 @@ struct ks_engine {
         int32_t inst;
         char cloid[KS_CLOID_LEN];
         char venue_id[KS_VENUE_ID_LEN];
-    } *recon_unknown;
+    } * recon_unknown;
     int n_recon_unknown;
-    ks_u64map_t recon_queries;  /* fetch(ORDER) req id -> order */
-    int recon_enoent;           /* orders the venue never saw */
+    ks_u64map_t recon_queries; /* fetch(ORDER) req id -> order */
+    int recon_enoent;          /* orders the venue never saw */
     /* the watchdog: orders it asked the venue about (UNKNOWN ones, and market/IOC orders
      * left without a final answer), and finished orders whose fills did not all arrive */
     struct wd_query {
@@ -343,7 +343,7 @@ static int pf_open_positions(const ks_portfolio_t *pf, const char *strategy)
     ks_engine_t *eng = pf_eng(pf);
     int s = strat_index(eng, strategy), n = 0;
     for (int32_t i = 0; i < eng->market.n; i++) {
-        ks_dec_t q = s == -2 ? ks_oms_total_position(&eng->oms, i)
+        ks_dec_t q = s == -2  ? ks_oms_total_position(&eng->oms, i)
                      : s >= 0 ? ks_oms_position(&eng->oms, s, i)->qty
                               : KS_DEC_ZERO;
         n += !ks_dec_is_zero(q);
@@ -357,7 +357,7 @@ static ks_dec_t pf_gross_notional(const ks_portfolio_t *pf, const char *strategy
     int s = strat_index(eng, strategy);
     ks_dec_t total = KS_DEC_ZERO;
     for (int32_t i = 0; i < eng->market.n; i++) {
-        ks_dec_t q = s == -2 ? ks_oms_total_position(&eng->oms, i)
+        ks_dec_t q = s == -2  ? ks_oms_total_position(&eng->oms, i)
                      : s >= 0 ? ks_oms_position(&eng->oms, s, i)->qty
                               : KS_DEC_ZERO;
         ks_dec_t mark, n;
@@ -518,21 +518,36 @@ static void resolve_pending(ks_engine_t *eng, uint32_t venue, int32_t inst, cons
 static size_t event_size(int type)
 {
     switch ((ks_event_type_t)type) {
-    case KS_EV_BBO: return sizeof(ks_bbo_t);
-    case KS_EV_BOOK: return sizeof(ks_book_t);
-    case KS_EV_TRADE: return sizeof(ks_trade_t);
-    case KS_EV_TICKER: return sizeof(ks_ticker_t);
-    case KS_EV_ORACLE: return sizeof(ks_oracle_t);
-    case KS_EV_LIQUIDATION: return sizeof(ks_liquidation_t);
-    case KS_EV_ORDER: return sizeof(ks_order_update_t);
-    case KS_EV_FILL: return sizeof(ks_fill_t);
-    case KS_EV_POSITION: return sizeof(ks_position_t);
-    case KS_EV_BALANCE: return sizeof(ks_balance_t);
-    case KS_EV_FUNDING: return sizeof(ks_funding_t);
-    case KS_EV_CONN: return sizeof(ks_conn_t);
-    case KS_EV_INSTRUMENT: return sizeof(ks_instrument_event_t);
-    case KS_EV_SYNC_DONE: return sizeof(ks_sync_done_t);
-    case KS_EV_TRANSFER: return sizeof(ks_transfer_result_t);
+    case KS_EV_BBO:
+        return sizeof(ks_bbo_t);
+    case KS_EV_BOOK:
+        return sizeof(ks_book_t);
+    case KS_EV_TRADE:
+        return sizeof(ks_trade_t);
+    case KS_EV_TICKER:
+        return sizeof(ks_ticker_t);
+    case KS_EV_ORACLE:
+        return sizeof(ks_oracle_t);
+    case KS_EV_LIQUIDATION:
+        return sizeof(ks_liquidation_t);
+    case KS_EV_ORDER:
+        return sizeof(ks_order_update_t);
+    case KS_EV_FILL:
+        return sizeof(ks_fill_t);
+    case KS_EV_POSITION:
+        return sizeof(ks_position_t);
+    case KS_EV_BALANCE:
+        return sizeof(ks_balance_t);
+    case KS_EV_FUNDING:
+        return sizeof(ks_funding_t);
+    case KS_EV_CONN:
+        return sizeof(ks_conn_t);
+    case KS_EV_INSTRUMENT:
+        return sizeof(ks_instrument_event_t);
+    case KS_EV_SYNC_DONE:
+        return sizeof(ks_sync_done_t);
+    case KS_EV_TRANSFER:
+        return sizeof(ks_transfer_result_t);
     }
     return 0;
 }
@@ -698,8 +713,8 @@ static void on_transfer_result(ks_engine_t *eng, const ks_transfer_result_t *r)
                  "\"to\":\"%s\"}",
                  (unsigned long long)r->req_id, r->rc == KS_OK ? "true" : "false", r->asset, amt,
                  ks_wallet_name(r->from), ks_wallet_name(r->to));
-        ks_engine_journal(eng, "transfer", strat >= 0 ? ks_strategy_name(eng->strats[strat]) : "host",
-                          detail);
+        ks_engine_journal(eng, "transfer",
+                          strat >= 0 ? ks_strategy_name(eng->strats[strat]) : "host", detail);
         if (strat >= 0 && ks_strategy_enabled(eng->strats[strat])) {
             xfer_view_t xv = {r};
             ks_strategy_call(eng->strats[strat], "on_transfer", push_transfer, &xv);
@@ -753,7 +768,8 @@ static void forced_fill(ks_engine_t *eng, ks_fill_t *f, const char *vname, int64
     if (!ks_market_inst(&eng->market, f->hdr.inst))
         return;
     snprintf(c.why, sizeof(c.why), "forced %s by the venue (%.60s)",
-             f->side == KS_SIDE_SELL ? "sell" : "buy", f->venue_id[0] ? f->venue_id : "liquidation");
+             f->side == KS_SIDE_SELL ? "sell" : "buy",
+             f->venue_id[0] ? f->venue_id : "liquidation");
     cJSON *d = cJSON_CreateObject();
     char px[KS_DEC_STRLEN], q[KS_DEC_STRLEN];
     ks_dec_format(f->px, px, sizeof(px));
@@ -1066,8 +1082,8 @@ static int run_risk(ks_engine_t *eng, ks_order_intent_t *in, char *err, size_t e
             if (ks_dec_sign(nq) <= 0 || ks_dec_cmp(nq, in->qty) > 0)
                 return refuse(err, err_len, "risk.%s: invalid resize", rm->name);
             if (ks_dec_cmp(nq, s->min_qty) < 0)
-                return refuse(err, err_len, "risk.%s: resized below the minimum size: %s",
-                              rm->name, d.reason);
+                return refuse(err, err_len, "risk.%s: resized below the minimum size: %s", rm->name,
+                              d.reason);
             ks_log_info("risk", "%s: %s resized to %s: %s", rm->name, in->strategy, q, d.reason);
             in->qty = nq;
         }
@@ -1143,8 +1159,8 @@ static uint32_t req_weight(ks_venue_t *v, const ks_vreq_t *r)
     int32_t inst = r->kind == KS_REQ_PLACE    ? r->u.place.inst
                    : r->kind == KS_REQ_CANCEL ? r->u.cancel.inst
                                               : r->u.amend.inst;
-    uint32_t w = v->ops->request_weight ? v->ops->request_weight(v->self, (uint32_t)r->kind, inst)
-                                        : 1;
+    uint32_t w =
+        v->ops->request_weight ? v->ops->request_weight(v->self, (uint32_t)r->kind, inst) : 1;
     if (v->rl_limit && w > v->rl_limit)
         w = v->rl_limit; /* a request heavier than the window could never go */
     return w ? w : 1;
@@ -1316,7 +1332,8 @@ void ks_engine_ratelimit_feedback(ks_engine_t *eng, struct ks_host *h,
         v->backoff_level++;
         v->last_throttle_ns = now;
         v->throttles++;
-        ks_log_warn(h->component, "rate limited (http %d, code %d): new orders paused %.1f s; "
+        ks_log_warn(h->component,
+                    "rate limited (http %d, code %d): new orders paused %.1f s; "
                     "reduce-only orders and cancels continue",
                     info->http_status, info->venue_code, (double)(until - now) / 1e9);
         ks_engine_journal(eng, "ratelimit.throttled", v->name, NULL);
@@ -1373,8 +1390,8 @@ static void paper_funding(ks_engine_t *eng, const ks_ticker_t *t)
         if (ks_market_mark(&eng->market, inst, &mark))
             for (int s = 0; s < eng->n_strats; s++)
                 if (strat_is_paper(eng, s))
-                    ks_oms_paper_funding(&eng->oms, s, inst, eng->paper_fund_rate[inst], mark,
-                                         prev, v ? v->name : "", wall(eng));
+                    ks_oms_paper_funding(&eng->oms, s, inst, eng->paper_fund_rate[inst], mark, prev,
+                                         v ? v->name : "", wall(eng));
     }
     eng->paper_fund_next[inst] = t->next_funding_ts;
     eng->paper_fund_rate[inst] = t->funding_rate;
@@ -1403,8 +1420,8 @@ static int place(ks_engine_t *eng, int strat, ks_order_intent_t *in, bool closin
         fill_cmd(o, &cmd);
         o->paper = true;
         ks_oms_sent(&eng->oms, o, ks_loop_now_ns(eng->loop), wall(eng));
-        rc = ks_paper_place(eng->paper, v->id, &cmd, ks_oms_position(&eng->oms, strat, in->inst)->qty,
-                            wall(eng));
+        rc = ks_paper_place(eng->paper, v->id, &cmd,
+                            ks_oms_position(&eng->oms, strat, in->inst)->qty, wall(eng));
         if (rc != KS_OK) {
             ks_oms_send_failed(&eng->oms, o, KS_REJ_OTHER, "paper matcher refused it", wall(eng));
             return refuse(err, err_len, "paper matcher refused it: %s", ks_strerror(rc));
@@ -1424,8 +1441,7 @@ static int place(ks_engine_t *eng, int strat, ks_order_intent_t *in, bool closin
     return KS_OK;
 }
 
-int ks_engine_check(ks_engine_t *eng, int strat, ks_order_intent_t *in, char *err,
-                    size_t err_len)
+int ks_engine_check(ks_engine_t *eng, int strat, ks_order_intent_t *in, char *err, size_t err_len)
 {
     int rc;
     if (!ks_market_inst(&eng->market, in->inst))
@@ -1437,8 +1453,8 @@ int ks_engine_check(ks_engine_t *eng, int strat, ks_order_intent_t *in, char *er
     return run_risk(eng, in, err, err_len);
 }
 
-int ks_engine_send(ks_engine_t *eng, int strat, ks_order_intent_t *in, unsigned flags,
-                   char *cloid, char *err, size_t err_len)
+int ks_engine_send(ks_engine_t *eng, int strat, ks_order_intent_t *in, unsigned flags, char *cloid,
+                   char *err, size_t err_len)
 {
     int rc;
     if (!ks_market_inst(&eng->market, in->inst))
@@ -1536,8 +1552,7 @@ int ks_engine_amend(ks_engine_t *eng, int strat, const char *cloid, ks_dec_t pri
         return refuse(err, err_len, "amending is not supported in paper mode; cancel and replace");
     ks_venue_t *v = ks_engine_venue(eng, o->venue);
     if (!v || !v->open || !v->ops->amend || !(v->ops->caps & KS_XCAP_AMEND))
-        return refuse(err, err_len, "venue %s does not support amending orders",
-                      v ? v->name : "?");
+        return refuse(err, err_len, "venue %s does not support amending orders", v ? v->name : "?");
     const ks_instrument_t *s = &ks_market_inst(&eng->market, o->inst)->spec;
     ks_amend_cmd_t c;
     KS_INIT(&c);
@@ -1564,8 +1579,7 @@ int ks_engine_amend(ks_engine_t *eng, int strat, const char *cloid, ks_dec_t pri
 }
 
 int ks_engine_transfer(ks_engine_t *eng, int strat, uint32_t venue, const char *asset,
-                       ks_dec_t amount, int from, int to, uint64_t *id, char *err,
-                       size_t err_len)
+                       ks_dec_t amount, int from, int to, uint64_t *id, char *err, size_t err_len)
 {
     ks_venue_t *v = ks_engine_venue(eng, venue);
     if (!v || !v->open)
@@ -1686,8 +1700,8 @@ int ks_engine_action(ks_engine_t *eng, struct ks_host *h, const ks_action_t *act
     const char *reason = act->reason ? act->reason : "";
     int strat = act->strategy ? strat_index(eng, act->strategy) : -2;
     int32_t inst = KS_HAS_FIELD(act, ks_action_t, inst) ? act->inst : -1;
-    static const char *const names[] = {"?", "block_new", "unblock", "cancel_all", "reduce",
-                                        "flatten_all", "kill", "notify"};
+    static const char *const names[] = {"?",      "block_new",   "unblock", "cancel_all",
+                                        "reduce", "flatten_all", "kill",    "notify"};
     const char *aname = act->kind <= KS_ACT_NOTIFY ? names[act->kind] : "?";
     if (act->strategy && strat < 0) {
         ks_log_error(h->component, "action %s for unknown strategy %s ignored", aname,
@@ -2018,9 +2032,9 @@ static char *venue_config_with_data(ks_engine_t *eng, const ks_venue_cfg_t *vc)
     cJSON *paths = cJSON_AddArrayToObject(rep, "paths");
     for (int i = 0; i < eng->n_data; i++) {
         char real[PATH_MAX];
-        cJSON_AddItemToArray(paths, cJSON_CreateString(realpath(eng->data_paths[i], real)
-                                                           ? real
-                                                           : eng->data_paths[i]));
+        cJSON_AddItemToArray(
+            paths,
+            cJSON_CreateString(realpath(eng->data_paths[i], real) ? real : eng->data_paths[i]));
     }
     char *text = cJSON_PrintUnformatted(root);
     cJSON_Delete(root);
@@ -2097,14 +2111,13 @@ static int open_venues(ks_engine_t *eng, char *err, size_t err_len)
             return -1;
         }
         if (rm->plugin->desc->kind != KS_PLUGIN_RISK) {
-            snprintf(err, err_len, "risk[%d].plugin: %s is not a risk plugin", i,
-                     rm->plugin->path);
+            snprintf(err, err_len, "risk[%d].plugin: %s is not a risk plugin", i, rm->plugin->path);
             return -1;
         }
         rm->ops = rm->plugin->desc->ops;
         ks_host_init(&rm->host, eng, KS_PLUGIN_RISK, i, rc->name);
-        if (rm->ops->open(ks_hostapi_table(), &rm->host, rc->name, rc->config_json, &rm->self,
-                          perr, sizeof(perr)) != KS_OK) {
+        if (rm->ops->open(ks_hostapi_table(), &rm->host, rc->name, rc->config_json, &rm->self, perr,
+                          sizeof(perr)) != KS_OK) {
             rm->self = NULL;
             snprintf(err, err_len, "risk[%d].config: %s", i, perr);
             return -1;
@@ -2254,8 +2267,8 @@ int ks_engine_reload_config(ks_engine_t *eng, char *err, size_t err_len)
                 goto reject;
         } else {
             /* New strategy or new file: it must compile with its params. */
-            ks_strategy_t *probe = ks_strategy_load(eng, idx >= 0 ? idx : eng->n_strats, nc, e,
-                                                    sizeof(e));
+            ks_strategy_t *probe =
+                ks_strategy_load(eng, idx >= 0 ? idx : eng->n_strats, nc, e, sizeof(e));
             if (!probe)
                 goto reject;
             ks_strategy_free(probe);
@@ -2398,8 +2411,8 @@ static void csv_value(FILE *f, const cJSON *v)
     }
 }
 
-int ks_engine_record(ks_engine_t *eng, int strat, const char *name, const char *row_json,
-                     char *err, size_t err_len)
+int ks_engine_record(ks_engine_t *eng, int strat, const char *name, const char *row_json, char *err,
+                     size_t err_len)
 {
     const char *sname = strat >= 0 ? ks_strategy_name(eng->strats[strat]) : "host";
     char key[KS_NAME_LEN * 2 + 2];
@@ -2673,7 +2686,8 @@ static void start_safety(ks_engine_t *eng)
     else
         snprintf(eng->kill_path, sizeof(eng->kill_path), "%s/%s", eng->state_dir, kf);
     eng->venue_last_event_ns = calloc((size_t)(eng->n_venues ? eng->n_venues : 1), sizeof(int64_t));
-    eng->safety_timer = ks_loop_timer_start(eng->loop, 1000000000LL, 1000000000LL, safety_tick, eng);
+    eng->safety_timer =
+        ks_loop_timer_start(eng->loop, 1000000000LL, 1000000000LL, safety_tick, eng);
     if (eng->cfg->deadman_ms > 0 &&
         pthread_create(&eng->deadman_thread, NULL, deadman_main, eng) == 0)
         eng->deadman_running = true;
@@ -2833,8 +2847,7 @@ ks_engine_t *ks_engine_new(const ks_engine_opts_t *opts, char *err, size_t err_l
     eng->n_data = opts->n_data;
     eng->lock_fd = -1;
     ks_market_init(&eng->market);
-    ks_strlcpy(eng->state_dir, opts->state_dir ? opts->state_dir : "state",
-               sizeof(eng->state_dir));
+    ks_strlcpy(eng->state_dir, opts->state_dir ? opts->state_dir : "state", sizeof(eng->state_dir));
     snprintf(eng->db_path, sizeof(eng->db_path), "%s/kestrel.db", eng->state_dir);
 
     eng->loop = ks_loop_new(opts->backtest, opts->start_wall_ns);
@@ -2929,8 +2942,8 @@ static void recon_order(ks_engine_t *eng, const ks_order_update_t *u, ks_order_t
     }
     if (ks_order_status_is_final(u->status))
         return;
-    struct recon_unknown *nu = realloc(eng->recon_unknown,
-                                       (size_t)(eng->n_recon_unknown + 1) * sizeof(*nu));
+    struct recon_unknown *nu =
+        realloc(eng->recon_unknown, (size_t)(eng->n_recon_unknown + 1) * sizeof(*nu));
     if (!nu)
         return;
     eng->recon_unknown = nu;
@@ -3170,8 +3183,10 @@ static int reconcile(ks_engine_t *eng, char *err, size_t err_len)
         ks_venue_t *v = ks_engine_venue(eng, x->venue);
         if (eng->cfg->recovery_adopt_orders) {
             adopted_orders++;
-            ks_log_warn("engine", "venue %s has open order %s we do not know: adopted (left "
-                        "resting, owned by the host)", v ? v->name : "?", x->cloid);
+            ks_log_warn("engine",
+                        "venue %s has open order %s we do not know: adopted (left "
+                        "resting, owned by the host)",
+                        v ? v->name : "?", x->cloid);
             continue;
         }
         ks_cancel_cmd_t c;
@@ -3218,8 +3233,10 @@ static int reconcile(ks_engine_t *eng, char *err, size_t err_len)
                 ks_oms_adjust_position(&eng->oms, s, i, nq, v->name, w);
             }
             adjusted++;
-            ks_log_warn("engine", "%s on %s: the store holds %s, the venue %s: local positions "
-                        "scaled down to the venue's", r->symbol, v->name, a, b);
+            ks_log_warn("engine",
+                        "%s on %s: the store holds %s, the venue %s: local positions "
+                        "scaled down to the venue's",
+                        r->symbol, v->name, a, b);
             continue;
         }
         /* The venue holds more (or the other way): adopt the difference into the host
@@ -3230,12 +3247,16 @@ static int reconcile(ks_engine_t *eng, char *err, size_t err_len)
         ks_oms_adjust_position(&eng->oms, -1, i, nh, v->name, w);
         if (eng->cfg->recovery_adopt_positions) {
             adopted++;
-            ks_log_warn("engine", "%s on %s: the store holds %s, the venue %s: the difference is "
-                        "adopted by the host account", r->symbol, v->name, a, b);
+            ks_log_warn("engine",
+                        "%s on %s: the store holds %s, the venue %s: the difference is "
+                        "adopted by the host account",
+                        r->symbol, v->name, a, b);
         } else {
             flattened += reduce_scope(eng, -1, i, KS_DEC(1, 0), "reconciliation");
-            ks_log_warn("engine", "%s on %s: the store holds %s, the venue %s: the difference is "
-                        "flattened", r->symbol, v->name, a, b);
+            ks_log_warn("engine",
+                        "%s on %s: the store holds %s, the venue %s: the difference is "
+                        "flattened",
+                        r->symbol, v->name, a, b);
         }
     }
     eng->recon_active = false;
@@ -3382,9 +3403,9 @@ int ks_engine_run(ks_engine_t *eng, int64_t duration_ns)
     int rc;
     if (!eng->backtest) {
         if (eng->cfg->status_interval_ms > 0)
-            eng->status_timer = ks_loop_timer_start(
-                eng->loop, eng->cfg->status_interval_ms * 1000000LL,
-                eng->cfg->status_interval_ms * 1000000LL, status_line, eng);
+            eng->status_timer =
+                ks_loop_timer_start(eng->loop, eng->cfg->status_interval_ms * 1000000LL,
+                                    eng->cfg->status_interval_ms * 1000000LL, status_line, eng);
     }
     if (duration_ns > 0)
         rc = ks_loop_run_until(eng->loop, ks_loop_now_ns(eng->loop) + duration_ns);

@@ -27,11 +27,11 @@ typedef struct ks_strategy ks_strategy_t;
 /* A loaded plugin instance's handle, handed to the plugin as ks_host_t *. */
 struct ks_host {
     ks_engine_t *eng;
-    int kind;          /* KS_PLUGIN_EXCHANGE or KS_PLUGIN_RISK */
-    int index;         /* venue id or risk module index */
+    int kind;  /* KS_PLUGIN_EXCHANGE or KS_PLUGIN_RISK */
+    int index; /* venue id or risk module index */
     char name[KS_NAME_LEN];
     char component[KS_NAME_LEN + 8]; /* "venue.sim", "risk.limits" */
-    ks_u64map_t timers; /* host timer id -> wrapper */
+    ks_u64map_t timers;              /* host timer id -> wrapper */
     bool closing;
 };
 
@@ -63,8 +63,8 @@ typedef struct ks_venue {
      * rl_window_ns ever holds more than rl_limit */
     uint32_t rl_limit;
     int64_t rl_window_ns;
-    int64_t *rl_t;     /* ring of send times */
-    uint32_t *rl_w;    /* and weights */
+    int64_t *rl_t;  /* ring of send times */
+    uint32_t *rl_w; /* and weights */
     uint32_t rl_head, rl_n, rl_used;
     ks_vreq_t *q_head[KS_PRIO_N], *q_tail[KS_PRIO_N];
     uint32_t n_queued;
@@ -153,15 +153,14 @@ int ks_engine_submit(ks_engine_t *eng, int strat, const ks_order_intent_t *in, c
 int ks_engine_cancel(ks_engine_t *eng, int strat, const char *cloid, char *err, size_t err_len);
 /* The checks of ks_engine_submit without sending: rounds *in to tick and lot, checks
  * minimums and runs the risk chain (which may resize it). */
-int ks_engine_check(ks_engine_t *eng, int strat, ks_order_intent_t *in, char *err,
-                    size_t err_len);
+int ks_engine_check(ks_engine_t *eng, int strat, ks_order_intent_t *in, char *err, size_t err_len);
 /* Sends an order for the host's own machinery (leg groups, flattening): rounding and
  * minimums, the risk chain only with KS_SEND_RISK, then write-ahead and send.
  * KS_SEND_CLOSING queues it with reduce/close priority (it reduces exposure even where
  * the venue has no reduce-only flag, e.g. a spot leg being unwound). */
 enum { KS_SEND_RISK = 1u << 0, KS_SEND_CLOSING = 1u << 1 };
-int ks_engine_send(ks_engine_t *eng, int strat, ks_order_intent_t *in, unsigned flags,
-                   char *cloid, char *err, size_t err_len);
+int ks_engine_send(ks_engine_t *eng, int strat, ks_order_intent_t *in, unsigned flags, char *cloid,
+                   char *err, size_t err_len);
 
 /* Leg groups (legs.h). */
 struct ks_legs *ks_engine_legs(ks_engine_t *eng);
@@ -181,8 +180,7 @@ int ks_engine_amend(ks_engine_t *eng, int strat, const char *cloid, ks_dec_t pri
 /* Starts a wallet transfer for a strategy; the result comes back as on_transfer. *id
  * receives the request id. */
 int ks_engine_transfer(ks_engine_t *eng, int strat, uint32_t venue, const char *asset,
-                       ks_dec_t amount, int from, int to, uint64_t *id, char *err,
-                       size_t err_len);
+                       ks_dec_t amount, int from, int to, uint64_t *id, char *err, size_t err_len);
 /* Strategy equity: capital + realized + unrealized + funding - fees. */
 ks_dec_t ks_engine_equity(ks_engine_t *eng, int strat);
 /* equity / maintenance margin of the venue's derivatives wallet; false when unknown. */
@@ -198,8 +196,8 @@ void ks_engine_strategy_enabled(ks_engine_t *eng, int strat);
 /* ctx.record: appends one row (a flat JSON object) to DIR/records/<strategy>.<name>.csv
  * (the first row's keys, sorted, are the header) and journals it as event
  * "record.<name>". */
-int ks_engine_record(ks_engine_t *eng, int strat, const char *name, const char *row_json,
-                     char *err, size_t err_len);
+int ks_engine_record(ks_engine_t *eng, int strat, const char *name, const char *row_json, char *err,
+                     size_t err_len);
 
 /* Records an event in the store journal and the log. */
 void ks_engine_journal(ks_engine_t *eng, const char *kind, const char *subject,

@@ -14,8 +14,8 @@
 #include "log.h"
 #include "lua_runtime.h"
 
-#define MAX_QUICK_ATTEMPTS 3   /* corrective rounds before backing off */
-#define MAX_BACKOFF_NS (30LL * 1000000000)
+#define MAX_QUICK_ATTEMPTS 3 /* corrective rounds before backing off */
+#define MAX_BACKOFF_NS     (30LL * 1000000000)
 
 struct ks_legs {
     ks_engine_t *eng;
@@ -151,8 +151,9 @@ static void transition(ks_legs_t *lg, ks_hedge_t *h, int state, const char *fmt,
         esc[j++] = *p;
     }
     esc[j] = '\0';
-    snprintf(detail, sizeof(detail), "{\"id\":\"%s\",\"from\":\"%s\",\"to\":\"%s\",\"reason\":\"%s\"}",
-             h->id, ks_hedge_state_name(old), ks_hedge_state_name(state), esc);
+    snprintf(detail, sizeof(detail),
+             "{\"id\":\"%s\",\"from\":\"%s\",\"to\":\"%s\",\"reason\":\"%s\"}", h->id,
+             ks_hedge_state_name(old), ks_hedge_state_name(state), esc);
     const char *sname =
         h->strat >= 0 ? ks_strategy_name(ks_engine_strategy(lg->eng, h->strat)) : "host";
     ks_engine_journal(lg->eng, "hedge.transition", sname, detail);
@@ -190,8 +191,7 @@ static bool forget_oldest_done(ks_legs_t *lg, ks_leg_t *l)
 
 /* Sends one market order for a leg: opening side (open = true) or closing side
  * (reduce-only where the venue has positions). */
-static bool send_leg(ks_legs_t *lg, ks_hedge_t *h, int li, bool open, ks_dec_t qty,
-                     const char *why)
+static bool send_leg(ks_legs_t *lg, ks_hedge_t *h, int li, bool open, ks_dec_t qty, const char *why)
 {
     ks_leg_t *l = &h->legs[li];
     const ks_inst_rec_t *r = inst_of(lg, l);
@@ -376,8 +376,9 @@ static void step_opening(ks_legs_t *lg, ks_hedge_t *h)
     }
     if (!balanced_at(lg, h, m)) {
         h->attempts++;
-        ks_log_error("legs", "%s: legs unbalanced and the corrective order was not sent (%s); "
-                             "retrying",
+        ks_log_error("legs",
+                     "%s: legs unbalanced and the corrective order was not sent (%s); "
+                     "retrying",
                      h->id, h->fail_reason);
         schedule_retry(lg, h);
         return;
@@ -517,7 +518,8 @@ static void deadline_fire(ks_loop_t *loop, void *ud)
             ks_engine_cancel(lg->eng, -2, h->legs[i].working, err, sizeof(err));
             if (!h->fail_reason[0])
                 snprintf(h->fail_reason, sizeof(h->fail_reason),
-                         "%s: not filled within the open timeout", inst_of(lg, &h->legs[i])->symbol);
+                         "%s: not filled within the open timeout",
+                         inst_of(lg, &h->legs[i])->symbol);
         }
 }
 
@@ -712,8 +714,7 @@ static void maybe_done(ks_legs_t *lg, ks_hedge_t *h, ks_leg_t *l, ks_order_t *o)
         return;
     if (o->rec.status != KS_OS_FILLED && !h->fail_reason[0])
         snprintf(h->fail_reason, sizeof(h->fail_reason), "%.40s %s%s%.100s", o->rec.symbol,
-                 ks_order_status_name(o->rec.status), o->rec.reason[0] ? ": " : "",
-                 o->rec.reason);
+                 ks_order_status_name(o->rec.status), o->rec.reason[0] ? ": " : "", o->rec.reason);
     l->working[0] = '\0';
     persist(lg, h, false);
     /* A corrective order (attempts > 0: not the group's first orders of an open or a
@@ -888,7 +889,8 @@ static void load_group(void *ud, const char *id, const char *strategy, int state
     int gi = lg->n - 1;
     for (int i = 0; i < h->n_legs; i++)
         for (int k = 0; k < h->legs[i].n_orders; k++)
-            ks_strmap_put(&lg->by_cloid, h->legs[i].orders[k], (void *)(intptr_t)(((gi << 3) | i) + 1));
+            ks_strmap_put(&lg->by_cloid, h->legs[i].orders[k],
+                          (void *)(intptr_t)(((gi << 3) | i) + 1));
     c->loaded++;
 }
 

@@ -23,8 +23,8 @@
 
 #include "oms.h"
 
-#define KS_LEGS_MAX 4
-#define KS_HEDGE_ID_LEN 40
+#define KS_LEGS_MAX       4
+#define KS_HEDGE_ID_LEN   40
 #define KS_LEG_MAX_ORDERS 32
 
 typedef enum ks_hedge_state {
@@ -38,10 +38,10 @@ typedef enum ks_hedge_state {
 
 typedef struct ks_leg {
     int32_t inst;
-    int8_t side;     /* the opening side */
-    ks_dec_t target; /* quantity asked for, on the lot grid */
-    ks_dec_t pos;    /* net quantity this leg holds, in the opening direction */
-    ks_dec_t goal;   /* CLOSING: the quantity to keep (zero for a full close) */
+    int8_t side;                      /* the opening side */
+    ks_dec_t target;                  /* quantity asked for, on the lot grid */
+    ks_dec_t pos;                     /* net quantity this leg holds, in the opening direction */
+    ks_dec_t goal;                    /* CLOSING: the quantity to keep (zero for a full close) */
     ks_dec_t open_qty, open_notional; /* opening fills, for the average price */
     char working[KS_CLOID_LEN];       /* the leg's order in flight, "" when none */
     char orders[KS_LEG_MAX_ORDERS][KS_CLOID_LEN]; /* every order sent for this leg */
@@ -60,14 +60,14 @@ typedef struct ks_hedge {
     ks_leg_t legs[KS_LEGS_MAX];
     int n_legs;
     int64_t open_deadline_ns; /* monotonic */
-    uint64_t timer;          /* retry backoff */
-    uint64_t deadline_timer; /* open timeout */
-    bool top_up;       /* balance by topping up the lagging legs first */
+    uint64_t timer;           /* retry backoff */
+    uint64_t deadline_timer;  /* open timeout */
+    bool top_up;              /* balance by topping up the lagging legs first */
     bool topped_up;
-    int attempts;      /* corrective rounds (trim, unwind, restore, close retries) */
+    int attempts; /* corrective rounds (trim, unwind, restore, close retries) */
     int64_t retry_at_ns;
-    bool restoring;    /* CLOSING: re-opening legs that closed while another did not */
-    bool unwinding;    /* CLOSING after a late fill: trim to flat, never re-open */
+    bool restoring; /* CLOSING: re-opening legs that closed while another did not */
+    bool unwinding; /* CLOSING after a late fill: trim to flat, never re-open */
     char fail_reason[KS_REASON_LEN]; /* why a leg did not fill */
 } ks_hedge_t;
 

@@ -426,9 +426,8 @@ ks_order_t *ks_oms_on_fill(ks_oms_t *oms, const ks_fill_t *f, const char *venue_
 }
 
 /* Books one account's share of a forced fill. False when the share was seen before. */
-static bool book_forced_share(ks_oms_t *oms, int strat, const ks_inst_rec_t *r,
-                              const ks_fill_t *f, ks_dec_t share, int n, const char *venue_name,
-                              int64_t wall_ns)
+static bool book_forced_share(ks_oms_t *oms, int strat, const ks_inst_rec_t *r, const ks_fill_t *f,
+                              ks_dec_t share, int n, const char *venue_name, int64_t wall_ns)
 {
     ks_strat_acct_t *a = ks_oms_account(oms, strat);
     ks_pos_t *p = pos_slot(a, r->id);
@@ -462,8 +461,7 @@ static bool book_forced_share(ks_oms_t *oms, int strat, const ks_inst_rec_t *r,
 }
 
 int ks_oms_on_forced_fill(ks_oms_t *oms, const ks_fill_t *f, const char *venue_name,
-                          int64_t wall_ns, void (*cb)(void *ud, int strat, ks_dec_t qty),
-                          void *ud)
+                          int64_t wall_ns, void (*cb)(void *ud, int strat, ks_dec_t qty), void *ud)
 {
     const ks_inst_rec_t *r = ks_market_inst(oms->market, f->hdr.inst);
     int dir = f->side == KS_SIDE_BUY ? 1 : -1;
@@ -669,8 +667,8 @@ static void load_order(void *ud, const ks_order_rec_t *r)
     uint32_t venue;
     int32_t inst = c->inst_of(c->ud, r->venue, r->symbol, &venue);
     if (inst < 0) {
-        ks_log_warn("oms", "open order %s on %s %s: instrument not listed now; skipped",
-                    r->cloid, r->venue, r->symbol);
+        ks_log_warn("oms", "open order %s on %s %s: instrument not listed now; skipped", r->cloid,
+                    r->venue, r->symbol);
         return;
     }
     if (ks_oms_find(c->oms, r->cloid))
@@ -700,8 +698,8 @@ static void load_position(void *ud, const ks_position_rec_t *p)
     int32_t inst = c->inst_of(c->ud, p->venue, p->symbol, &venue);
     if (inst < 0) {
         if (!ks_dec_is_zero(p->qty))
-            ks_log_warn("oms", "position %s %s %s: instrument not listed now; ignored",
-                        p->strategy, p->venue, p->symbol);
+            ks_log_warn("oms", "position %s %s %s: instrument not listed now; ignored", p->strategy,
+                        p->venue, p->symbol);
         return;
     }
     int strat = p->strategy[0] ? c->strat_of(c->ud, p->strategy) : -1;
@@ -731,8 +729,8 @@ int ks_oms_load(ks_oms_t *oms, int (*strat_of)(void *ud, const char *name),
     return c.n;
 }
 
-bool ks_oms_book_missing_fill(ks_oms_t *oms, ks_order_t *o, const char *venue_name,
-                              int64_t wall_ns, ks_fill_t *out)
+bool ks_oms_book_missing_fill(ks_oms_t *oms, ks_order_t *o, const char *venue_name, int64_t wall_ns,
+                              ks_fill_t *out)
 {
     ks_dec_t missing;
     if (ks_dec_sub(o->rec.filled, o->fill_qty, &missing) != KS_OK || ks_dec_sign(missing) <= 0)

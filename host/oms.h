@@ -103,8 +103,7 @@ ks_order_t *ks_oms_on_fill(ks_oms_t *oms, const ks_fill_t *f, const char *venue_
  * account, instrument and signed quantity (in the fill's direction). Returns the number
  * of shares, 0 when a duplicate. */
 int ks_oms_on_forced_fill(ks_oms_t *oms, const ks_fill_t *f, const char *venue_name,
-                          int64_t wall_ns, void (*cb)(void *ud, int strat, ks_dec_t qty),
-                          void *ud);
+                          int64_t wall_ns, void (*cb)(void *ud, int strat, ks_dec_t qty), void *ud);
 
 /* Splits a venue funding payment among the strategies holding the instrument, in
  * proportion to their signed positions. */
@@ -121,8 +120,8 @@ int ks_oms_load(ks_oms_t *oms, int (*strat_of)(void *ud, const char *name),
 /* Reconciliation: the venue reports more filled than the fills we hold for a finished
  * order (the host died between the fill and its record): books the difference as one
  * fill at the order's average price with a synthetic trade id. Returns true if it did. */
-bool ks_oms_book_missing_fill(ks_oms_t *oms, ks_order_t *o, const char *venue_name,
-                              int64_t wall_ns, ks_fill_t *out);
+bool ks_oms_book_missing_fill(ks_oms_t *oms, ks_order_t *o, const char *venue_name, int64_t wall_ns,
+                              ks_fill_t *out);
 /* Sets a position directly (reconciliation adjustments), journaling is the caller's. */
 void ks_oms_adjust_position(ks_oms_t *oms, int strat, int32_t inst, ks_dec_t qty,
                             const char *venue_name, int64_t wall_ns);

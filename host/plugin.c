@@ -397,8 +397,9 @@ static int search_dirs(const char *name, const char *const *dirs, int n_dirs, ch
     return KS_ENOENT;
 }
 
-const ks_plugin_t *ks_plugin_set_load(ks_plugin_set_t *set, const char *name, const char *const *dirs,
-                                      int n_dirs, char *err, size_t err_len)
+const ks_plugin_t *ks_plugin_set_load(ks_plugin_set_t *set, const char *name,
+                                      const char *const *dirs, int n_dirs, char *err,
+                                      size_t err_len)
 {
     char path[PATH_MAX];
     char q[48];

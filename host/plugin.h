@@ -36,8 +36,9 @@ void ks_plugin_close(ks_plugin_t *p);
  * in the set when the name is loaded or the file (same device and inode) was loaded
  * before; refuses a plugin declaring a name another file already took. Returns the plugin
  * (owned by the set, valid until ks_plugin_set_free()) or NULL with one line in err. */
-const ks_plugin_t *ks_plugin_set_load(ks_plugin_set_t *set, const char *name, const char *const *dirs,
-                                      int n_dirs, char *err, size_t err_len);
+const ks_plugin_t *ks_plugin_set_load(ks_plugin_set_t *set, const char *name,
+                                      const char *const *dirs, int n_dirs, char *err,
+                                      size_t err_len);
 /* The loaded plugin declaring `name`, or NULL. Borrowed from the set. */
 const ks_plugin_t *ks_plugin_set_find(const ks_plugin_set_t *set, const char *name);
 /* Loaded plugins in load order, i in [0, count). Borrowed from the set. */

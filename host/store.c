@@ -115,8 +115,8 @@ _Static_assert(KS_OS_NEW == 0 && KS_OS_SENT == 1 && KS_OS_ACKED == 2 && KS_OS_PA
 
 /* The tables ks_store_count() accepts; the name is never spliced from caller input. */
 static const char *const count_tables[] = {
-    "orders",         "fills",  "positions", "funding_payments",
-    "strategy_state", "events", "plugin_kv", "meta", "leg_groups",
+    "orders", "fills",     "positions", "funding_payments", "strategy_state",
+    "events", "plugin_kv", "meta",      "leg_groups",
 };
 #define N_COUNT_TABLES ((int)(sizeof(count_tables) / sizeof(count_tables[0])))
 
@@ -180,10 +180,11 @@ static const char *const stmt_sql[S_COUNT_FIRST] = {
     [S_STATE_PUT] = "INSERT INTO strategy_state(strategy, data) VALUES (?1, ?2)"
                     " ON CONFLICT(strategy) DO UPDATE SET data = excluded.data",
     [S_KV_GET] = "SELECT value FROM plugin_kv WHERE ns = ?1 AND key = ?2",
-    [S_LEG_PUT] = "INSERT INTO leg_groups(id, strategy, state, reason, data, created_ns, updated_ns)"
-                  " VALUES (?1,?2,?3,?4,?5,?6,?6) ON CONFLICT(id) DO UPDATE SET"
-                  " state = excluded.state, reason = excluded.reason, data = excluded.data,"
-                  " updated_ns = excluded.updated_ns",
+    [S_LEG_PUT] =
+        "INSERT INTO leg_groups(id, strategy, state, reason, data, created_ns, updated_ns)"
+        " VALUES (?1,?2,?3,?4,?5,?6,?6) ON CONFLICT(id) DO UPDATE SET"
+        " state = excluded.state, reason = excluded.reason, data = excluded.data,"
+        " updated_ns = excluded.updated_ns",
     [S_LEGS_ALL] = "SELECT id, strategy, state, reason, data FROM leg_groups ORDER BY rowid",
     [S_KV_SET] = "INSERT INTO plugin_kv(ns, key, value) VALUES (?1, ?2, ?3)"
                  " ON CONFLICT(ns, key) DO UPDATE SET value = excluded.value",

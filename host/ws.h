@@ -36,16 +36,16 @@ void ks_ws_close(ks_ws_t *ws);
 /* --- server ------------------------------------------------------------------ */
 
 typedef struct ks_ws_server ks_ws_server_t;
-typedef struct ks_ws_peer ks_ws_peer_t; /* an accepted WebSocket connection */
+typedef struct ks_ws_peer ks_ws_peer_t;             /* an accepted WebSocket connection */
 typedef struct ks_http_exchange ks_http_exchange_t; /* one HTTP request awaiting a reply */
 
 typedef struct ks_http_server_request {
-    const char *method;   /* "GET", "POST", ... */
-    const char *path;     /* "/v5/order/create" without the query */
-    const char *query;    /* "category=linear&symbol=BTCUSDT" or "" */
+    const char *method;              /* "GET", "POST", ... */
+    const char *path;                /* "/v5/order/create" without the query */
+    const char *query;               /* "category=linear&symbol=BTCUSDT" or "" */
     const ks_http_header_t *headers; /* lower-cased names */
     uint32_t n_headers;
-    const char *body;     /* NUL-terminated, may be "" */
+    const char *body; /* NUL-terminated, may be "" */
     size_t body_len;
 } ks_http_server_request_t;
 

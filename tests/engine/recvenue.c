@@ -15,7 +15,7 @@ typedef struct rv {
     ks_host_t *host;
     FILE *log;
     bool fill, reject_spot, partial_spot;
-    int firehose; /* BBO events per millisecond, numbered in bid_qty */
+    int firehose;       /* BBO events per millisecond, numbered in bid_qty */
     int force_perp_buy; /* "force_perp_buy": N -- a forced buy of N perp at 5 s */
     uint64_t force_timer;
     uint64_t fh_seq, fh_timer;

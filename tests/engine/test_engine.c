@@ -344,17 +344,18 @@ static void a_forced_liquidation_of_one_leg_closes_the_other(void **state)
 static void paper_mode_fills_against_quotes_and_never_reaches_the_venue(void **state)
 {
     fx_t f;
-    const char *lua = "local S = {}\n"
-                      "function S.on_start(ctx) ctx.timer('t', 1) end\n"
-                      "function S.on_timer(ctx)\n"
-                      "  assert(ctx.order{symbol='TST/USDT:USDT', side='buy', qty=3})\n"
-                      "  ctx.state.resting = assert(ctx.order{symbol='TST/USDT:USDT', side='sell',\n"
-                      "                                       qty=1, price=100.1})\n"
-                      "  ctx.state.far = assert(ctx.order{symbol='TST/USDT:USDT', side='sell',\n"
-                      "                                   qty=1, price=150})\n"
-                      "  assert(ctx.cancel(ctx.state.far))\n"
-                      "end\n"
-                      "return S\n";
+    const char *lua =
+        "local S = {}\n"
+        "function S.on_start(ctx) ctx.timer('t', 1) end\n"
+        "function S.on_timer(ctx)\n"
+        "  assert(ctx.order{symbol='TST/USDT:USDT', side='buy', qty=3})\n"
+        "  ctx.state.resting = assert(ctx.order{symbol='TST/USDT:USDT', side='sell',\n"
+        "                                       qty=1, price=100.1})\n"
+        "  ctx.state.far = assert(ctx.order{symbol='TST/USDT:USDT', side='sell',\n"
+        "                                   qty=1, price=150})\n"
+        "  assert(ctx.cancel(ctx.state.far))\n"
+        "end\n"
+        "return S\n";
     mode = "paper";
     start(&f, "\"fill\":true", "", lua);
     mode = "live";

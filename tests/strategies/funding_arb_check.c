@@ -174,8 +174,10 @@ int main(int argc, char **argv)
             while (j < nfl && fl[j].ts_ns < ts_ns)
                 pos = add(pos, fl[j++].q);
             if (j < nfl && fl[j].ts_ns == ts_ns) {
-                fprintf(stderr, "%s: a fill at the settlement time %lld ms: which came first is "
-                        "ambiguous\n", symbol, fr[i].ts_ms);
+                fprintf(stderr,
+                        "%s: a fill at the settlement time %lld ms: which came first is "
+                        "ambiguous\n",
+                        symbol, fr[i].ts_ms);
                 failures++;
             }
             if (ks_dec_is_zero(pos))
@@ -196,14 +198,17 @@ int main(int argc, char **argv)
                 return 2;
             }
             want = ks_dec_normalize(ks_dec_neg(paid)); /* -(q*m*r) rounded toward -inf */
-            exact_total -= (long double)ks_dec_to_double(pos) * (long double)ks_dec_to_double(mark) *
+            exact_total -= (long double)ks_dec_to_double(pos) *
+                           (long double)ks_dec_to_double(mark) *
                            (long double)ks_dec_to_double(rate);
             expected++;
             sym_sum = add(sym_sum, want);
             /* Diagnostics: the store's payment row for the same settlement. */
             if (sqlite3_step(pays) != SQLITE_ROW) {
-                fprintf(stderr, "%s: settlement at %lld ms (qty %s, rate %s, mark %s) was not "
-                        "paid\n", symbol, fr[i].ts_ms, fmt(pos), fmt(rate), fmt(mark));
+                fprintf(stderr,
+                        "%s: settlement at %lld ms (qty %s, rate %s, mark %s) was not "
+                        "paid\n",
+                        symbol, fr[i].ts_ms, fmt(pos), fmt(rate), fmt(mark));
                 failures++;
                 continue;
             }
@@ -237,8 +242,7 @@ int main(int argc, char **argv)
     total = ks_dec_normalize(total);
     ks_dec_t diff;
     ks_dec_sub(summary, total, &diff);
-    double rel = fabs(ks_dec_to_double(diff)) /
-                 fmax(fabs(ks_dec_to_double(total)), 1e-300);
+    double rel = fabs(ks_dec_to_double(diff)) / fmax(fabs(ks_dec_to_double(total)), 1e-300);
     printf("%d perps, %d fills, %d settlements with a position: recomputed funding %s "
            "(unrounded %.8Lf); summary.json %s; relative difference %.3g\n",
            n_syms, n_fills, n_pays, fmt(total), exact_total, fmt(summary), rel);

@@ -16,13 +16,13 @@
 
 static int failures;
 
-#define CHECK(cond, ...)                                                                         \
-    do {                                                                                         \
-        if (!(cond)) {                                                                           \
-            fprintf(stderr, "FAIL: " __VA_ARGS__);                                               \
-            fputc('\n', stderr);                                                                 \
-            failures++;                                                                          \
-        }                                                                                        \
+#define CHECK(cond, ...)                                                                           \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "FAIL: " __VA_ARGS__);                                                 \
+            fputc('\n', stderr);                                                                   \
+            failures++;                                                                            \
+        }                                                                                          \
     } while (0)
 
 static char *slurp(const char *path)
@@ -70,8 +70,10 @@ static int check_series(const cJSON *series, const char *name, const char *where
     CHECK(cJSON_IsObject(s), "%s: no series for %s", where, name);
     for (size_t i = 0; i < sizeof(CHARTS) / sizeof(CHARTS[0]); i++) {
         const cJSON *a = cJSON_GetObjectItemCaseSensitive(s, CHARTS[i]);
-        CHECK(cJSON_IsArray(a) && cJSON_GetArraySize(a) == n, "%s: series %s has %d values, "
-              "expected %d", where, CHARTS[i], cJSON_GetArraySize(a), n);
+        CHECK(cJSON_IsArray(a) && cJSON_GetArraySize(a) == n,
+              "%s: series %s has %d values, "
+              "expected %d",
+              where, CHARTS[i], cJSON_GetArraySize(a), n);
         const cJSON *v;
         int bad = 0;
         cJSON_ArrayForEach(v, a) bad += !isfinite(num(v));
@@ -101,8 +103,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "FAIL: %s does not parse\n", path);
         return 1;
     }
-    const cJSON *st = cJSON_GetObjectItemCaseSensitive(
-        cJSON_GetObjectItemCaseSensitive(sum, "strategies"), name);
+    const cJSON *st =
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(sum, "strategies"), name);
     CHECK(cJSON_IsObject(st), "summary.json: no strategy %s", name);
     printf("%s: orders %g, fills %g, fees %s, funding %s, realized %s, net PnL %s\n", name,
            num(cJSON_GetObjectItemCaseSensitive(st, "orders")),
@@ -111,8 +113,8 @@ int main(int argc, char **argv)
            cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(st, "funding")),
            cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(st, "realized_pnl")),
            cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(st, "net_pnl")));
-    const cJSON *stats = cJSON_GetObjectItemCaseSensitive(
-        cJSON_GetObjectItemCaseSensitive(sum, "stats"), name);
+    const cJSON *stats =
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(sum, "stats"), name);
     static const char *STATS[] = {"capital", "final_equity", "return", "max_drawdown", "sharpe"};
     for (size_t i = 0; i < sizeof(STATS) / sizeof(STATS[0]); i++) {
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(stats, STATS[i]);
@@ -137,8 +139,8 @@ int main(int argc, char **argv)
         const char *s = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(tr, "strategy"));
         trades += s && strcmp(s, name) == 0;
     }
-    CHECK(trades >= min_trades, "summary.json: %d trades of %s, expected at least %d", trades,
-          name, min_trades);
+    CHECK(trades >= min_trades, "summary.json: %d trades of %s, expected at least %d", trades, name,
+          min_trades);
     const cJSON *notes = cJSON_GetObjectItemCaseSensitive(sum, "notes");
     CHECK(cJSON_GetArraySize(notes) > 0, "summary.json: no notes");
     printf("%s: span %.0f s, %d samples, %d trades, %d notes\n", name, span / 1000, n, trades,
@@ -162,8 +164,8 @@ int main(int argc, char **argv)
         cJSON *data = cJSON_Parse(a + strlen(open));
         CHECK(data, "report.html: the inline data does not parse");
         if (data) {
-            int m = check_series(cJSON_GetObjectItemCaseSensitive(data, "series"), name,
-                                 "report.html");
+            int m =
+                check_series(cJSON_GetObjectItemCaseSensitive(data, "series"), name, "report.html");
             CHECK(m == n, "report.html: %d samples, summary.json %d", m, n);
             cJSON_Delete(data);
         }
