@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <kestrel/kestrel.h>
 
@@ -17,6 +18,9 @@ typedef struct rv {
     bool fill, reject_spot, partial_spot;
     int firehose;       /* BBO events per millisecond, numbered in bid_qty */
     int force_perp_buy; /* "force_perp_buy": N -- a forced buy of N perp at 5 s */
+    int hang_after_s;   /* "hang_after_s": N -- the plugin blocks the loop for good */
+    int quiet_after_s;  /* "quiet_after_s": N -- no more quotes after N s */
+    uint64_t hang_timer, quiet_timer;
     uint64_t force_timer;
     uint64_t fh_seq, fh_timer;
     int64_t fh_start;
@@ -46,6 +50,12 @@ static int rv_open(const ks_host_api_t *api, ks_host_t *host, const char *venue,
     v->reject_spot = strstr(cfg, "\"reject_spot\":true") != NULL;
     v->partial_spot = strstr(cfg, "\"partial_spot\":true") != NULL;
     v->reject_spot_after = -1;
+    const char *hg = strstr(cfg, "\"hang_after_s\":");
+    if (hg)
+        v->hang_after_s = atoi(hg + strlen("\"hang_after_s\":"));
+    const char *qt = strstr(cfg, "\"quiet_after_s\":");
+    if (qt)
+        v->quiet_after_s = atoi(qt + strlen("\"quiet_after_s\":"));
     const char *fb = strstr(cfg, "\"force_perp_buy\":");
     if (fb)
         v->force_perp_buy = atoi(fb + strlen("\"force_perp_buy\":"));
@@ -78,6 +88,10 @@ static void rv_close(void *self)
         v->api->timer_stop(v->host, v->fh_timer);
     if (v->force_timer)
         v->api->timer_stop(v->host, v->force_timer);
+    if (v->hang_timer)
+        v->api->timer_stop(v->host, v->hang_timer);
+    if (v->quiet_timer)
+        v->api->timer_stop(v->host, v->quiet_timer);
     if (v->log)
         fclose(v->log);
     free(v);
@@ -121,6 +135,23 @@ static void firehose(void *ud)
     char buf[32];
     int n = snprintf(buf, sizeof(buf), "%llu", (unsigned long long)v->fh_seq);
     v->api->kv_set(v->host, "firehose.sent", buf, (size_t)n);
+}
+
+/* A misbehaving plugin: blocks the event loop (the dead-man switch must notice). */
+static void hang(void *ud)
+{
+    for (;;)
+        pause();
+}
+
+/* Stops quoting (the venue-silence dead-man must notice). */
+static void quiet(void *ud)
+{
+    rv_t *v = ud;
+    v->quiet_timer = 0;
+    if (v->timer)
+        v->api->timer_stop(v->host, v->timer);
+    v->timer = 0;
 }
 
 /* A venue-initiated fill (no client id), as a forced liquidation of a short. */
@@ -167,6 +198,10 @@ static int rv_start(void *self)
     v->api->instrument_upsert(v->host, &in, &v->spot);
     if (v->force_perp_buy)
         v->force_timer = v->api->timer_start(v->host, 5000000000LL, 0, forced, v);
+    if (v->hang_after_s)
+        v->hang_timer = v->api->timer_start(v->host, v->hang_after_s * 1000000000LL, 0, hang, v);
+    if (v->quiet_after_s)
+        v->quiet_timer = v->api->timer_start(v->host, v->quiet_after_s * 1000000000LL, 0, quiet, v);
     if (v->firehose) {
         v->fh_timer = v->api->timer_start(v->host, 1000000, 1000000, firehose, v);
         return KS_OK;
