@@ -64,6 +64,24 @@ static void raw_field(lua_State *L, int t, const char *k)
     lua_rawget(L, t < 0 ? t - 1 : t);
 }
 
+/* Raises on a key of the table at idx that is not in known: an unknown field is a
+ * programmer error (a typo must not send a different order). what names the table in the
+ * message ("ctx.order: unknown field 'quantity'"). */
+static void check_keys(lua_State *L, int idx, const char *const *known, const char *what)
+{
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        bool ok = false;
+        if (lua_type(L, -2) == LUA_TSTRING)
+            for (int i = 0; known[i]; i++)
+                ok |= strcmp(lua_tostring(L, -2), known[i]) == 0;
+        if (!ok)
+            luaL_error(L, "%s '%s'", what,
+                       lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?");
+        lua_pop(L, 1);
+    }
+}
+
 static void set_num(lua_State *L, const char *k, double v)
 {
     lua_pushnumber(L, v);
@@ -241,18 +259,7 @@ static int ctx_order(lua_State *L)
                                         "tif",    "reduce_only", "venue", NULL};
 
     luaL_checktype(L, 1, LUA_TTABLE);
-    /* Unknown keys are programmer errors (a typo must not send a different order). */
-    lua_pushnil(L);
-    while (lua_next(L, 1)) {
-        bool ok = false;
-        if (lua_type(L, -2) == LUA_TSTRING)
-            for (int i = 0; known[i]; i++)
-                ok |= strcmp(lua_tostring(L, -2), known[i]) == 0;
-        if (!ok)
-            return luaL_error(L, "ctx.order: unknown field '%s'",
-                              lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?");
-        lua_pop(L, 1);
-    }
+    check_keys(L, 1, known, "ctx.order: unknown field");
     raw_field(L, 1, "symbol");
     const char *symbol = luaL_checkstring(L, -1);
     raw_field(L, 1, "venue");
@@ -509,17 +516,7 @@ static int ctx_markets(lua_State *L)
 
     if (!lua_isnoneornil(L, 1)) {
         luaL_checktype(L, 1, LUA_TTABLE);
-        lua_pushnil(L);
-        while (lua_next(L, 1)) {
-            bool ok = false;
-            if (lua_type(L, -2) == LUA_TSTRING)
-                for (int i = 0; known[i]; i++)
-                    ok |= strcmp(lua_tostring(L, -2), known[i]) == 0;
-            if (!ok)
-                return luaL_error(L, "ctx.markets: unknown filter '%s'",
-                                  lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?");
-            lua_pop(L, 1);
-        }
+        check_keys(L, 1, known, "ctx.markets: unknown filter");
         raw_field(L, 1, "venue");
         if (!lua_isnil(L, -1)) {
             int v = ks_engine_venue_by_name(eng, luaL_checkstring(L, -1));
@@ -889,17 +886,7 @@ static int ctx_hedge(lua_State *L)
     ks_hedge_spec_t spec;
     memset(&spec, 0, sizeof(spec));
     luaL_checktype(L, 1, LUA_TTABLE);
-    lua_pushnil(L);
-    while (lua_next(L, 1)) {
-        bool ok = false;
-        if (lua_type(L, -2) == LUA_TSTRING)
-            for (int i = 0; known[i]; i++)
-                ok |= strcmp(lua_tostring(L, -2), known[i]) == 0;
-        if (!ok)
-            return luaL_error(L, "ctx.hedge: unknown field '%s'",
-                              lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?");
-        lua_pop(L, 1);
-    }
+    check_keys(L, 1, known, "ctx.hedge: unknown field");
     spec.strat = ks_strategy_index(st);
     raw_field(L, 1, "open_timeout_ms");
     double to = luaL_optnumber(L, -1, 5000);
@@ -929,17 +916,9 @@ static int ctx_hedge(lua_State *L)
         lua_rawgeti(L, legs, i + 1);
         int leg = lua_gettop(L);
         luaL_checktype(L, leg, LUA_TTABLE);
-        lua_pushnil(L);
-        while (lua_next(L, leg)) {
-            bool ok = false;
-            if (lua_type(L, -2) == LUA_TSTRING)
-                for (int k = 0; leg_known[k]; k++)
-                    ok |= strcmp(lua_tostring(L, -2), leg_known[k]) == 0;
-            if (!ok)
-                return luaL_error(L, "ctx.hedge: legs[%d]: unknown field '%s'", i + 1,
-                                  lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?");
-            lua_pop(L, 1);
-        }
+        char what[64];
+        snprintf(what, sizeof(what), "ctx.hedge: legs[%d]: unknown field", i + 1);
+        check_keys(L, leg, leg_known, what);
         raw_field(L, leg, "symbol");
         const char *symbol = luaL_checkstring(L, -1);
         raw_field(L, leg, "venue");
