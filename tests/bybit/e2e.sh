@@ -66,6 +66,15 @@ if grep -q "ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:" "$wor
     echo "sanitizer report:"; grep -A30 "AddressSanitizer\|runtime error" "$work/kestrel.err" | head -60
     exit 1
 fi
+# Credentials never reach a log, an error or the database.
+for secret in emu-secret emu-key; do
+    if grep -q -- "$secret" "$work/kestrel.out" "$work/kestrel.err"; then
+        echo "a credential ($secret) appears in the host's output"; exit 1
+    fi
+    if sqlite3 "$work/state/kestrel.db" .dump | grep -q -- "$secret"; then
+        echo "a credential ($secret) appears in the database"; exit 1
+    fi
+done
 grep -q "book rebuilt from a fresh snapshot" "$work/kestrel.err" || {
     echo "the host never reported a rebuilt book after the gap"; exit 1; }
 if ! "$CHECK" "$work/state/kestrel.db" "$work/record.jsonl" --min-orders 10 --min-fills 10 \
