@@ -12,3 +12,4 @@ ks_test(test_reload SOURCES engine/test_reload.c LIBS kestrel_core TIMEOUT 120)
 target_compile_definitions(test_reload PRIVATE
                            KS_TEST_PLUGIN_DIR="${CMAKE_CURRENT_BINARY_DIR}/engine-plugins")
 add_dependencies(test_reload recvenue)
+ks_script_test(deadman engine/deadman.sh)
