@@ -612,7 +612,7 @@ static bool rl_requests(parser_t *p, const cJSON *it, void *t)
     int64_t v = 0;
     if (!read_positive_int(p, it, 1000000, &v))
         return false;
-    ((ks_venue_cfg_t *)t)->rl_requests = (int)v;
+    ((ks_rl_cfg_t *)t)->requests = (int)v;
     return true;
 }
 
@@ -624,17 +624,42 @@ static bool rl_window(parser_t *p, const cJSON *it, void *t)
     double v = it->valuedouble;
     if (!isfinite(v) || v < 0.001 || v > 3600)
         return fail_value(p, it, WINDOW_RULE);
-    ((ks_venue_cfg_t *)t)->rl_window_ms = llround(v * 1000);
+    ((ks_rl_cfg_t *)t)->window_ms = llround(v * 1000);
     return true;
 }
 
 static const field_t rl_fields[] = {{"requests", rl_requests, true}, {"per_s", rl_window, false}};
 
+static bool venue_rl_requests(parser_t *p, const cJSON *it, void *t)
+{
+    return rl_requests(p, it, &((ks_venue_cfg_t *)t)->rl);
+}
+
+static bool venue_rl_window(parser_t *p, const cJSON *it, void *t)
+{
+    return rl_window(p, it, &((ks_venue_cfg_t *)t)->rl);
+}
+
+static bool venue_rl_shared(parser_t *p, const cJSON *it, void *t)
+{
+    if (!cJSON_IsString(it))
+        return fail_type(p, it, "string");
+    return read_string(p, it, &((ks_venue_cfg_t *)t)->rl_shared);
+}
+
+static const field_t venue_rl_fields[] = {{"requests", venue_rl_requests, false},
+                                          {"per_s", venue_rl_window, false},
+                                          {"shared", venue_rl_shared, false}};
+
 static bool venue_rate_limit(parser_t *p, const cJSON *it, void *t)
 {
     ks_venue_cfg_t *v = t;
-    v->rl_window_ms = 1000;
-    return walk_object(p, it, rl_fields, N_FIELDS(rl_fields), v);
+    v->rl.window_ms = 1000;
+    if (!walk_object(p, it, venue_rl_fields, N_FIELDS(venue_rl_fields), v))
+        return false;
+    if (!v->rl.requests && !v->rl_shared)
+        return fail(p, "expected \"requests\" or \"shared\"");
+    return true;
 }
 
 static const field_t venue_fields[] = {{"plugin", venue_plugin, false},
@@ -664,6 +689,31 @@ static bool read_venues(parser_t *p, const cJSON *it, void *t)
             return false;
         if ((!v->plugin && !(v->plugin = dup_or_fail(p, v->name))) ||
             (!v->config_json && !(v->config_json = dup_or_fail(p, "{}"))))
+            return false;
+        path_pop(p, saved);
+    }
+    return true;
+}
+
+static bool read_rl_groups(parser_t *p, const cJSON *it, void *t)
+{
+    ks_config_t *cfg = p->cfg;
+    int n = cJSON_GetArraySize(it);
+
+    if (!cJSON_IsObject(it))
+        return fail_type(p, it, "object");
+    if (n && !(cfg->rl_groups = calloc((size_t)n, sizeof(*cfg->rl_groups))))
+        return fail(p, "out of memory");
+    for (const cJSON *c = it->child; c; c = c->next) {
+        ks_rl_group_cfg_t *g = &cfg->rl_groups[cfg->n_rl_groups++];
+        size_t saved = path_push_key(p, c->string);
+        if (duplicate_key(it, c))
+            return fail(p, "duplicate key");
+        if (!plugin_name_ok(c->string))
+            return fail(p, "expected a group name of 1 to 63 letters, digits, '_' or '-'");
+        g->rl.window_ms = 1000;
+        if (!(g->name = dup_or_fail(p, c->string)) ||
+            !walk_object(p, c, rl_fields, N_FIELDS(rl_fields), &g->rl))
             return false;
         path_pop(p, saved);
     }
@@ -928,10 +978,33 @@ static bool read_strategies(parser_t *p, const cJSON *it, void *t)
     return true;
 }
 
-/* Second pass: every strategy names a configured venue. */
+/* Second pass: every strategy names a configured venue, every shared rate limit a
+ * configured group. */
 static bool check_venue_refs(parser_t *p)
 {
     ks_config_t *cfg = p->cfg;
+    for (int i = 0; i < cfg->n_venues; i++) {
+        const ks_venue_cfg_t *v = &cfg->venues[i];
+        int j = 0;
+        if (!v->rl_shared)
+            continue;
+        while (j < cfg->n_rl_groups && strcmp(cfg->rl_groups[j].name, v->rl_shared) != 0)
+            j++;
+        if (j < cfg->n_rl_groups)
+            continue;
+        char list[256] = "";
+        for (j = 0; j < cfg->n_rl_groups; j++) {
+            if (j)
+                strncat(list, ", ", sizeof(list) - strlen(list) - 1);
+            strncat(list, cfg->rl_groups[j].name, sizeof(list) - strlen(list) - 1);
+        }
+        path_push_key(p, "venues");
+        path_push_key(p, v->name);
+        path_push_key(p, "rate_limit");
+        path_push_key(p, "shared");
+        return fail(p, "unknown rate-limit group \"%s\" (rate_limit_groups: %s)", v->rl_shared,
+                    list[0] ? list : "none");
+    }
     for (int i = 0; i < cfg->n_strategies; i++) {
         const ks_strategy_cfg_t *s = &cfg->strategies[i];
         if (ks_config_venue(cfg, s->venue))
@@ -1006,6 +1079,7 @@ static const field_t top_fields[] = {
     {"plugin_path", read_plugin_path, false},
     {"log", read_log, false},
     {"venues", read_venues, true},
+    {"rate_limit_groups", read_rl_groups, false},
     {"risk", read_risk, false},
     {"strategies", read_strategies, true},
     {"run", read_run, false},
@@ -1186,8 +1260,12 @@ void ks_config_free(ks_config_t *cfg)
         free(cfg->venues[i].name);
         free(cfg->venues[i].plugin);
         free(cfg->venues[i].config_json);
+        free(cfg->venues[i].rl_shared);
     }
     free(cfg->venues);
+    for (int i = 0; i < cfg->n_rl_groups; i++)
+        free(cfg->rl_groups[i].name);
+    free(cfg->rl_groups);
     for (int i = 0; i < cfg->n_risk; i++) {
         free(cfg->risk[i].name);
         free(cfg->risk[i].plugin);

@@ -23,16 +23,30 @@ typedef enum ks_on_disable {
     KS_ON_DISABLE_FLATTEN = 2, /* cancel, then close positions with reduce-only market orders */
 } ks_on_disable_t;
 
+/* A sliding rate-limit window: `requests` weight units per `window_ms`. */
+typedef struct ks_rl_cfg {
+    int requests; /* 0: none */
+    int64_t window_ms;
+} ks_rl_cfg_t;
+
 typedef struct ks_venue_cfg {
     char *name;        /* key in "venues" */
     char *plugin;      /* plugin name; defaults to the venue name */
     char *config_json; /* the "config" object as JSON text ("{}" when absent) */
-    /* "rate_limit": {"requests": N, "per_s": W}: at most N request weight units per W
-     * seconds leave for this venue (0: no host-side limit; the venue's 429s still pause
-     * new orders) */
-    int rl_requests;
-    int64_t rl_window_ms;
+    /* "rate_limit": {"requests": N, "per_s": W, "shared": G}: at most N request weight
+     * units per W seconds leave for this venue (0: no own limit; the venue's 429s still
+     * pause new orders), and every request also counts against the shared window G */
+    ks_rl_cfg_t rl;
+    char *rl_shared; /* a name in rate_limit_groups, or NULL */
 } ks_venue_cfg_t;
+
+/* "rate_limit_groups": {"G": {"requests": N, "per_s": W}}: one window several venues
+ * count against, for venues that limit per IP or per account rather than per
+ * connection (e.g. two venue entries on one Bybit account). */
+typedef struct ks_rl_group_cfg {
+    char *name;
+    ks_rl_cfg_t rl;
+} ks_rl_group_cfg_t;
 
 typedef struct ks_risk_cfg {
     char *name; /* "name", defaults to the plugin name */
@@ -68,6 +82,8 @@ typedef struct ks_config {
     int log_format; /* ks_log_format_t; -1: text on a terminal, JSON otherwise */
     ks_venue_cfg_t *venues;
     int n_venues;
+    ks_rl_group_cfg_t *rl_groups;
+    int n_rl_groups;
     ks_risk_cfg_t *risk;
     int n_risk;
     ks_strategy_cfg_t *strategies;

@@ -102,6 +102,9 @@ struct ks_engine {
     int32_t n_paper_fund;
     ks_venue_t *venues;
     int n_venues;
+    ks_rlwin_t *rl_groups; /* rate_limit_groups: windows venues share */
+    int n_rl_groups;
+    uint32_t rl_turn; /* round robin among venues sharing a window */
     ks_riskmod_t *risk;
     int n_risk;
     ks_strategy_t **strats;
@@ -1115,43 +1118,63 @@ static uint64_t rl_rand(ks_venue_t *v)
 }
 
 /* Drops sends older than the window; returns the weight still inside it. */
-static uint32_t rl_window_used(ks_venue_t *v, int64_t now)
+static uint32_t rlwin_used(ks_rlwin_t *q, int64_t now)
 {
-    while (v->rl_n && v->rl_t[v->rl_head] <= now - v->rl_window_ns) {
-        v->rl_used -= v->rl_w[v->rl_head];
-        v->rl_head = (v->rl_head + 1) % v->rl_limit;
-        v->rl_n--;
+    while (q->n && q->t[q->head] <= now - q->window_ns) {
+        q->used -= q->w[q->head];
+        q->head = (q->head + 1) % q->limit;
+        q->n--;
     }
-    return v->rl_used;
+    return q->used;
 }
 
-static bool rl_can_send(ks_venue_t *v, int64_t now, uint32_t w)
+static bool rlwin_fits(ks_rlwin_t *q, int64_t now, uint32_t w)
 {
-    return !v->rl_limit || rl_window_used(v, now) + w <= v->rl_limit;
+    return !q || !q->limit || rlwin_used(q, now) + w <= q->limit;
 }
 
-static void rl_record(ks_venue_t *v, int64_t now, uint32_t w)
+static void rlwin_record(ks_rlwin_t *q, int64_t now, uint32_t w)
 {
-    if (!v->rl_limit)
+    if (!q || !q->limit)
         return;
-    uint32_t i = (v->rl_head + v->rl_n) % v->rl_limit;
-    v->rl_t[i] = now;
-    v->rl_w[i] = w;
-    v->rl_n++;
-    v->rl_used += w;
+    uint32_t i = (q->head + q->n) % q->limit;
+    q->t[i] = now;
+    q->w[i] = w;
+    q->n++;
+    q->used += w;
 }
 
-/* When a request of weight w fits in the window again. */
-static int64_t rl_next_slot(ks_venue_t *v, int64_t now, uint32_t w)
+/* When a request of weight w fits in the window again (now when it fits already). */
+static int64_t rlwin_next_slot(ks_rlwin_t *q, int64_t now, uint32_t w)
 {
-    uint32_t used = rl_window_used(v, now), i = v->rl_head;
-    for (uint32_t k = 0; k < v->rl_n && used + w > v->rl_limit; k++) {
-        used -= v->rl_w[i];
-        if (used + w <= v->rl_limit)
-            return v->rl_t[i] + v->rl_window_ns + 1;
-        i = (i + 1) % v->rl_limit;
+    if (!q || !q->limit)
+        return now;
+    uint32_t used = rlwin_used(q, now), i = q->head;
+    for (uint32_t k = 0; k < q->n && used + w > q->limit; k++) {
+        used -= q->w[i];
+        if (used + w <= q->limit)
+            return q->t[i] + q->window_ns + 1;
+        i = (i + 1) % q->limit;
     }
     return now;
+}
+
+static int rlwin_init(ks_rlwin_t *q, const char *name, const ks_rl_cfg_t *c)
+{
+    ks_strlcpy(q->name, name, sizeof(q->name));
+    if (c->requests <= 0)
+        return KS_OK;
+    q->limit = (uint32_t)c->requests;
+    q->window_ns = c->window_ms * 1000000LL;
+    q->t = calloc(q->limit, sizeof(*q->t));
+    q->w = calloc(q->limit, sizeof(*q->w));
+    return q->t && q->w ? KS_OK : KS_ENOMEM;
+}
+
+static void rlwin_free(ks_rlwin_t *q)
+{
+    free(q->t);
+    free(q->w);
 }
 
 static uint32_t req_weight(ks_venue_t *v, const ks_vreq_t *r)
@@ -1161,8 +1184,11 @@ static uint32_t req_weight(ks_venue_t *v, const ks_vreq_t *r)
                                               : r->u.amend.inst;
     uint32_t w =
         v->ops->request_weight ? v->ops->request_weight(v->self, (uint32_t)r->kind, inst) : 1;
-    if (v->rl_limit && w > v->rl_limit)
-        w = v->rl_limit; /* a request heavier than the window could never go */
+    /* a request heavier than a window could never go */
+    if (v->rl.limit && w > v->rl.limit)
+        w = v->rl.limit;
+    if (v->rl_shared && v->rl_shared->limit && w > v->rl_shared->limit)
+        w = v->rl_shared->limit;
     return w ? w : 1;
 }
 
@@ -1215,46 +1241,95 @@ static void rl_timer_fire(ks_loop_t *loop, void *ud)
     rl_pump(v->host.eng, v);
 }
 
-/* Sends what the bucket and the pause allow, highest priority first; arms a timer for
- * the rest. */
-static void rl_pump(ks_engine_t *eng, ks_venue_t *v)
+/* The head request a venue would send next at priority p or below, or NULL; *paused
+ * when new orders wait for a throttle pause. */
+static ks_vreq_t *rl_head(ks_venue_t *v, int64_t now, int *prio)
 {
-    int64_t now = ks_loop_now_ns(eng->loop);
-    for (int p = 0; p < KS_PRIO_N; p++) {
-        while (v->q_head[p]) {
-            if (p == KS_PRIO_NEW && now < v->pause_new_until_ns)
-                break;
-            ks_vreq_t *r = v->q_head[p];
-            if (!rl_can_send(v, now, r->weight))
-                goto wait;
-            v->q_head[p] = r->next;
-            if (!v->q_head[p])
-                v->q_tail[p] = NULL;
-            v->n_queued--;
-            rl_record(v, now, r->weight);
-            rl_send(eng, v, r);
-        }
-    }
-wait:
-    if (!v->n_queued || v->rl_timer)
-        return;
-    int64_t delay = 1000000; /* 1 ms floor */
     for (int p = 0; p < KS_PRIO_N; p++) {
         if (!v->q_head[p])
             continue;
-        if (p == KS_PRIO_NEW && now < v->pause_new_until_ns) {
-            int64_t d = v->pause_new_until_ns - now;
-            if (p == 0 || !v->q_head[0])
-                delay = d > delay ? d : delay;
-            continue;
-        }
-        if (v->rl_limit) {
-            int64_t d = rl_next_slot(v, now, v->q_head[p]->weight) - now;
-            delay = d > delay ? d : delay;
-        }
-        break;
+        if (p == KS_PRIO_NEW && now < v->pause_new_until_ns)
+            return NULL;
+        *prio = p;
+        return v->q_head[p];
+    }
+    return NULL;
+}
+
+static void rl_dequeue_send(ks_engine_t *eng, ks_venue_t *v, int p, int64_t now)
+{
+    ks_vreq_t *r = v->q_head[p];
+    v->q_head[p] = r->next;
+    if (!v->q_head[p])
+        v->q_tail[p] = NULL;
+    v->n_queued--;
+    rlwin_record(&v->rl, now, r->weight);
+    rlwin_record(v->rl_shared, now, r->weight);
+    rl_send(eng, v, r);
+}
+
+/* Arms the venue's timer for when its next request could go. */
+static void rl_arm(ks_engine_t *eng, ks_venue_t *v, int64_t now)
+{
+    if (!v->n_queued || v->rl_timer)
+        return;
+    int64_t delay = 1000000; /* 1 ms floor */
+    int p = 0;
+    ks_vreq_t *r = rl_head(v, now, &p);
+    if (!r) {
+        int64_t d = v->pause_new_until_ns - now; /* only paused new orders wait */
+        delay = d > delay ? d : delay;
+    } else {
+        int64_t at = rlwin_next_slot(&v->rl, now, r->weight);
+        int64_t at2 = rlwin_next_slot(v->rl_shared, now, r->weight);
+        int64_t d = (at2 > at ? at2 : at) - now;
+        delay = d > delay ? d : delay;
     }
     v->rl_timer = ks_loop_timer_start(eng->loop, delay, 0, rl_timer_fire, v);
+}
+
+/* Sends what the windows and the pause allow, highest priority first, and arms timers for
+ * the rest. Venues sharing a window are pumped together so that priority holds across
+ * them: a reduce-only order on one goes before a new order on another, and venues of one
+ * priority take turns. */
+static void rl_pump(ks_engine_t *eng, ks_venue_t *v)
+{
+    int64_t now = ks_loop_now_ns(eng->loop);
+    ks_venue_t *one[1] = {v};
+    ks_venue_t **set = one;
+    ks_venue_t *group[64];
+    int n = 1;
+    if (v->rl_shared) {
+        n = 0;
+        for (int i = 0; i < eng->n_venues && n < 64; i++)
+            if (eng->venues[i].rl_shared == v->rl_shared)
+                group[n++] = &eng->venues[i];
+        set = group;
+    }
+    for (;;) {
+        /* The best head across the set: lowest priority number, then round robin. */
+        ks_venue_t *best = NULL;
+        int best_p = KS_PRIO_N;
+        for (int k = 0; k < n; k++) {
+            ks_venue_t *u = set[(eng->rl_turn + (uint32_t)k) % (uint32_t)n];
+            int p = 0;
+            ks_vreq_t *r = rl_head(u, now, &p);
+            if (r && p < best_p && rlwin_fits(&u->rl, now, r->weight)) {
+                best = u;
+                best_p = p;
+            }
+        }
+        if (!best)
+            break;
+        /* A venue whose own window is full does not hold up the others; the shared
+         * window holds up everything below the best priority. */
+        if (!rlwin_fits(best->rl_shared, now, best->q_head[best_p]->weight))
+            break;
+        rl_dequeue_send(eng, best, best_p, now);
+        eng->rl_turn++;
+    }
+    for (int k = 0; k < n; k++)
+        rl_arm(eng, set[k], now);
 }
 
 static int venue_submit(ks_engine_t *eng, ks_venue_t *v, ks_vreq_t *r, int prio)
@@ -1295,8 +1370,7 @@ static bool venue_withdraw(ks_engine_t *eng, ks_venue_t *v, const char *cloid)
 
 static void rl_free(ks_engine_t *eng, ks_venue_t *v)
 {
-    free(v->rl_t);
-    free(v->rl_w);
+    rlwin_free(&v->rl);
     if (v->rl_timer)
         ks_loop_timer_stop(eng->loop, v->rl_timer);
     for (int p = 0; p < KS_PRIO_N; p++)
@@ -1342,8 +1416,13 @@ void ks_engine_ratelimit_feedback(ks_engine_t *eng, struct ks_host *h,
         if (info->reset_ns > w)
             until = now + (info->reset_ns - w);
     }
-    if (until > v->pause_new_until_ns)
-        v->pause_new_until_ns = until;
+    /* Venues that share a window share the budget the venue complained about. */
+    for (int i = 0; i < eng->n_venues; i++) {
+        ks_venue_t *u = &eng->venues[i];
+        if ((u == v || (v->rl_shared && u->rl_shared == v->rl_shared)) &&
+            until > u->pause_new_until_ns)
+            u->pause_new_until_ns = until;
+    }
     rl_pump(eng, v);
 }
 
@@ -1837,12 +1916,27 @@ static bool wd_answered(ks_engine_t *eng, const ks_sync_done_t *sd)
             KS_EVENT_INIT(&u, KS_EV_ORDER);
             u.hdr.inst = o->inst;
             ks_strlcpy(u.cloid, o->rec.cloid, sizeof(u.cloid));
-            u.status = KS_OS_REJECTED;
-            u.reject = KS_REJ_UNKNOWN_ORDER;
-            ks_strlcpy(u.reason, "never reached the venue (the venue does not know it)",
-                       sizeof(u.reason));
-            ks_log_warn("engine", "order %s: the venue never received it; closed as rejected",
-                        o->rec.cloid);
+            u.filled = o->rec.filled;
+            u.avg_price = o->rec.avg_price;
+            u.fee = o->rec.fee;
+            if (o->rec.status == KS_OS_ACKED || o->rec.status == KS_OS_PARTIAL) {
+                /* The venue took it and no longer lists it: an immediate order that ended
+                 * without a final update reaching us. Fills that still arrive count. */
+                u.status = KS_OS_EXPIRED;
+                ks_strlcpy(u.reason, "acknowledged, then no longer known to the venue",
+                           sizeof(u.reason));
+                ks_log_warn("engine",
+                            "order %s: acknowledged but no longer known to the venue; "
+                            "closed as expired",
+                            o->rec.cloid);
+            } else {
+                u.status = KS_OS_REJECTED;
+                u.reject = KS_REJ_UNKNOWN_ORDER;
+                ks_strlcpy(u.reason, "never reached the venue (the venue does not know it)",
+                           sizeof(u.reason));
+                ks_log_warn("engine", "order %s: the venue never received it; closed as rejected",
+                            o->rec.cloid);
+            }
             enqueue(eng, sd->hdr.venue, &u.hdr);
             wd_forget(eng, i);
         } else if (ks_order_status_is_final(o->rec.status)) {
@@ -2055,9 +2149,19 @@ static int open_venues(ks_engine_t *eng, char *err, size_t err_len)
 
     eng->venues = calloc((size_t)(cfg->n_venues ? cfg->n_venues : 1), sizeof(ks_venue_t));
     eng->risk = calloc((size_t)(cfg->n_risk ? cfg->n_risk : 1), sizeof(ks_riskmod_t));
-    if (!eng->venues || !eng->risk) {
+    eng->rl_groups =
+        calloc((size_t)(cfg->n_rl_groups ? cfg->n_rl_groups : 1), sizeof(*eng->rl_groups));
+    if (!eng->venues || !eng->risk || !eng->rl_groups) {
         snprintf(err, err_len, "out of memory");
         return -1;
+    }
+    for (int g = 0; g < cfg->n_rl_groups; g++) {
+        eng->n_rl_groups = g + 1;
+        if (rlwin_init(&eng->rl_groups[g], cfg->rl_groups[g].name, &cfg->rl_groups[g].rl) !=
+            KS_OK) {
+            snprintf(err, err_len, "out of memory");
+            return -1;
+        }
     }
     for (int i = 0; i < cfg->n_venues; i++) {
         const ks_venue_cfg_t *vc = &cfg->venues[i];
@@ -2078,16 +2182,13 @@ static int open_venues(ks_engine_t *eng, char *err, size_t err_len)
         }
         v->ops = v->plugin->desc->ops;
         ks_host_init(&v->host, eng, KS_PLUGIN_EXCHANGE, i, vc->name);
-        if (vc->rl_requests > 0) {
-            v->rl_limit = (uint32_t)vc->rl_requests;
-            v->rl_window_ns = vc->rl_window_ms * 1000000LL;
-            v->rl_t = calloc(v->rl_limit, sizeof(*v->rl_t));
-            v->rl_w = calloc(v->rl_limit, sizeof(*v->rl_w));
-            if (!v->rl_t || !v->rl_w) {
-                snprintf(err, err_len, "out of memory");
-                return -1;
-            }
+        if (rlwin_init(&v->rl, vc->name, &vc->rl) != KS_OK) {
+            snprintf(err, err_len, "out of memory");
+            return -1;
         }
+        for (int g = 0; vc->rl_shared && g < cfg->n_rl_groups; g++)
+            if (strcmp(cfg->rl_groups[g].name, vc->rl_shared) == 0)
+                v->rl_shared = &eng->rl_groups[g];
         v->rng = 0x5eed0000u + (uint64_t)i;
         char *vcfg = venue_config_with_data(eng, vc);
         int orc = v->ops->open(ks_hostapi_table(), &v->host, vc->name,
@@ -2211,14 +2312,28 @@ static bool same_plugin_cfg(const char *a, const char *b)
 }
 
 /* Venues and risk modules are fixed for the life of the process. */
+static bool same_rl(const ks_rl_cfg_t *a, const ks_rl_cfg_t *b)
+{
+    return a->requests == b->requests && (!a->requests || a->window_ms == b->window_ms);
+}
+
 static bool venues_unchanged(const ks_config_t *a, const ks_config_t *b)
 {
     if (a->n_venues != b->n_venues || a->n_risk != b->n_risk)
         return false;
+    if (a->n_rl_groups != b->n_rl_groups)
+        return false;
+    for (int i = 0; i < a->n_rl_groups; i++)
+        if (strcmp(a->rl_groups[i].name, b->rl_groups[i].name) ||
+            !same_rl(&a->rl_groups[i].rl, &b->rl_groups[i].rl))
+            return false;
     for (int i = 0; i < a->n_venues; i++)
         if (strcmp(a->venues[i].name, b->venues[i].name) ||
             strcmp(a->venues[i].plugin, b->venues[i].plugin) ||
-            !same_plugin_cfg(a->venues[i].config_json, b->venues[i].config_json))
+            !same_plugin_cfg(a->venues[i].config_json, b->venues[i].config_json) ||
+            !same_rl(&a->venues[i].rl, &b->venues[i].rl) ||
+            strcmp(a->venues[i].rl_shared ? a->venues[i].rl_shared : "",
+                   b->venues[i].rl_shared ? b->venues[i].rl_shared : ""))
             return false;
     for (int i = 0; i < a->n_risk; i++)
         if (strcmp(a->risk[i].name, b->risk[i].name) ||
@@ -2240,7 +2355,8 @@ int ks_engine_reload_config(ks_engine_t *eng, char *err, size_t err_len)
     if (!ncfg)
         goto reject;
     if (!venues_unchanged(old, ncfg)) {
-        snprintf(e, sizeof(e), "venues or risk modules changed: restart the host to apply that");
+        snprintf(e, sizeof(e),
+                 "venues, rate limits or risk modules changed: restart the host to apply that");
         goto reject;
     }
     /* Validate everything before changing anything: the new config applies as a whole. */
@@ -3461,6 +3577,9 @@ void ks_engine_free(ks_engine_t *eng)
         ks_strmap_free(&v->balances);
     }
     free(eng->venues);
+    for (int g = 0; g < eng->n_rl_groups; g++)
+        rlwin_free(&eng->rl_groups[g]);
+    free(eng->rl_groups);
     ks_legs_free(eng->legs);
     ks_paper_free(eng->paper);
     free(eng->paper_fund_next);

@@ -35,6 +35,17 @@ struct ks_host {
     bool closing;
 };
 
+/* A sliding-window log of the request weight sent, so no window of window_ns ever holds
+ * more than limit (a token bucket would allow twice that across a window boundary). */
+typedef struct ks_rlwin {
+    char name[KS_NAME_LEN]; /* the venue or the rate_limit_groups entry */
+    uint32_t limit;         /* 0: unlimited */
+    int64_t window_ns;
+    int64_t *t;  /* ring of send times, `limit` slots; owned */
+    uint32_t *w; /* and weights */
+    uint32_t head, n, used;
+} ks_rlwin_t;
+
 /* A request waiting for rate-limit tokens. */
 typedef struct ks_vreq {
     struct ks_vreq *next;
@@ -59,13 +70,11 @@ typedef struct ks_venue {
     struct ks_host host;
     bool open, up;
     ks_strmap_t balances; /* "wallet\x1fasset" -> ks_balance_t* */
-    /* rate limiting: a sliding-window log of the request weight sent, so no window of
-     * rl_window_ns ever holds more than rl_limit */
-    uint32_t rl_limit;
-    int64_t rl_window_ns;
-    int64_t *rl_t;  /* ring of send times */
-    uint32_t *rl_w; /* and weights */
-    uint32_t rl_head, rl_n, rl_used;
+    /* rate limiting: the venue's own window and, when it counts per IP or account with
+     * other venue entries, the shared one (owned by the engine); a request leaves only
+     * when it fits in both */
+    ks_rlwin_t rl;
+    ks_rlwin_t *rl_shared;
     ks_vreq_t *q_head[KS_PRIO_N], *q_tail[KS_PRIO_N];
     uint32_t n_queued;
     uint64_t rl_timer;

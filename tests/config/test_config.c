@@ -406,6 +406,34 @@ static void unknown_venue_lists_the_configured_venues(void **state)
                  "strategies.demo.venue: unknown venue \"bybit\" (configured: sim, binance)");
 }
 
+static void shared_rate_limits_name_a_configured_group(void **state)
+{
+    fixture_t *f = *state;
+    ks_config_t *c = load_ok(f, "{'rate_limit_groups': {'ip': {'requests': 1200, 'per_s': 60}},"
+                                " 'venues': {'a': {'rate_limit': {'shared': 'ip'}},"
+                                "  'b': {'rate_limit': {'requests': 10, 'shared': 'ip'}}},"
+                                " 'strategies': {}}");
+    assert_int_equal(c->n_rl_groups, 1);
+    assert_string_equal(c->rl_groups[0].name, "ip");
+    assert_int_equal(c->rl_groups[0].rl.requests, 1200);
+    assert_int_equal(c->rl_groups[0].rl.window_ms, 60000);
+    assert_int_equal(c->venues[0].rl.requests, 0);
+    assert_string_equal(c->venues[0].rl_shared, "ip");
+    assert_int_equal(c->venues[1].rl.requests, 10);
+    assert_int_equal(c->venues[1].rl.window_ms, 1000);
+    expect_error(f,
+                 "{'rate_limit_groups': {'ip': {'requests': 5}},"
+                 " 'venues': {'a': {'rate_limit': {'shared': 'acct'}}}, 'strategies': {}}",
+                 "venues.a.rate_limit.shared: unknown rate-limit group \"acct\" "
+                 "(rate_limit_groups: ip)");
+    expect_error(f, "{'venues': {'a': {'rate_limit': {'per_s': 2}}}, 'strategies': {}}",
+                 "venues.a.rate_limit: expected \"requests\" or \"shared\"");
+    expect_error(f,
+                 "{'rate_limit_groups': {'ip': {'per_s': 5}}, 'venues': {'a': {}},"
+                 " 'strategies': {}}",
+                 "rate_limit_groups.ip.requests: required key missing");
+}
+
 static void missing_strategy_file_names_the_resolved_path(void **state)
 {
     fixture_t *f = *state;
@@ -699,6 +727,7 @@ int main(void)
         T(nested_param_of_the_wrong_type_names_the_full_path),
         T(value_outside_a_choice_lists_the_choices),
         T(unknown_venue_lists_the_configured_venues),
+        T(shared_rate_limits_name_a_configured_group),
         T(missing_strategy_file_names_the_resolved_path),
         T(strategy_file_that_is_a_directory_is_refused),
         T(unknown_top_level_key_is_an_error),

@@ -65,7 +65,8 @@ static int rv_open(const ks_host_api_t *api, ks_host_t *host, const char *venue,
     const char *ra = strstr(cfg, "\"reject_spot_after\":");
     if (ra)
         v->reject_spot_after = atoi(ra + strlen("\"reject_spot_after\":"));
-    v->log = path[0] ? fopen(path, "w") : NULL;
+    /* "append": several venues of one test write one log, in send order */
+    v->log = path[0] ? fopen(path, strstr(cfg, "\"append\":true") ? "a" : "w") : NULL;
     if (v->log)
         setvbuf(v->log, NULL, _IOLBF, 0);
     if (path[0] && !v->log) {

@@ -146,6 +146,19 @@ static void burst_respects_the_window_and_sends_reduce_and_cancel_first(void **s
             cancelled_unsent++;
     }
     assert_int_equal(cancelled_unsent, 1);
+    /* The reduce-only market order was acknowledged and never finished; the venue no
+     * longer knows it when asked: it ends EXPIRED (not REJECTED, not asked forever). */
+    int expired = 0;
+    it = 0;
+    while (ks_strmap_next(&ks_engine_oms(f.eng)->orders, &it, NULL, &v)) {
+        q = v;
+        if (q->rec.reduce_only) {
+            assert_int_equal(q->rec.status, KS_OS_EXPIRED);
+            assert_non_null(strstr(q->rec.reason, "no longer known to the venue"));
+            expired++;
+        }
+    }
+    assert_int_equal(expired, 1);
     finish(&f);
 }
 
@@ -179,6 +192,98 @@ static void throttle_pauses_new_orders_but_not_reduce_only(void **state)
     assert_int_equal(n, 2);
     assert_int_equal(r[1].reduce, 0);
     assert_true(r[1].t >= 1000000000LL && r[1].t <= 1500000001LL);
+    finish(&f);
+}
+
+/* Two venue entries on one account: each strategy bursts on its own venue, and the
+ * account-wide window holds across both. */
+static const char *shared_lua =
+    "local S = {}\n"
+    "function S.on_start(ctx)\n"
+    "  for i = 1, 100 do\n"
+    "    assert(ctx.order{symbol='TST/USDT:USDT', side='buy', qty=1, price=90})\n"
+    "  end\n"
+    "  if ctx.params.reduce then\n"
+    "    assert(ctx.order{symbol='TST/USDT:USDT', side='sell', qty=1, reduce_only=true})\n"
+    "  end\n"
+    "end\n"
+    "return S\n";
+
+static void a_shared_window_limits_venues_together_and_keeps_priority_across_them(void **state)
+{
+    fx_t f;
+    char path[256], json[4096], err[1024], state_dir[128];
+    strcpy(f.dir, "/tmp/ks_eng_XXXXXX");
+    assert_non_null(mkdtemp(f.dir));
+    snprintf(f.log, sizeof(f.log), "%s/venues.log", f.dir);
+    snprintf(path, sizeof(path), "%s/s.lua", f.dir);
+    write_file(path, shared_lua);
+    snprintf(json, sizeof(json),
+             "{\"plugin_path\": [\"%s\"], \"state_dir\": \"%s/state\","
+             " \"rate_limit_groups\": {\"acct\": {\"requests\": 10, \"per_s\": 1}},"
+             " \"venues\": {"
+             "  \"v1\": {\"plugin\": \"recvenue\", \"config\": {\"log\":\"%s\",\"append\":true},"
+             "          \"rate_limit\": {\"shared\": \"acct\"}},"
+             "  \"v2\": {\"plugin\": \"recvenue\", \"config\": {\"log\":\"%s\",\"append\":true},"
+             "          \"rate_limit\": {\"requests\": 3, \"per_s\": 1, \"shared\": \"acct\"}}},"
+             " \"strategies\": {"
+             "  \"a\": {\"file\": \"s.lua\", \"venue\": \"v1\", \"symbols\": [\"TST/USDT:USDT\"],"
+             "         \"capital\": \"1000000\"},"
+             "  \"b\": {\"file\": \"s.lua\", \"venue\": \"v2\", \"symbols\": [\"TST/USDT:USDT\"],"
+             "         \"capital\": \"1000000\", \"params\": {\"reduce\": true}}}}",
+             KS_TEST_PLUGIN_DIR, f.dir, f.log, f.log);
+    f.cfg = ks_config_parse(json, f.dir, err, sizeof(err));
+    if (!f.cfg)
+        fail_msg("config: %s", err);
+    snprintf(state_dir, sizeof(state_dir), "%s/state", f.dir);
+    ks_engine_opts_t o = {.cfg = f.cfg,
+                          .state_dir = state_dir,
+                          .backtest = true,
+                          .start_wall_ns = f.cfg->backtest_start_ns};
+    f.eng = ks_engine_new(&o, err, sizeof(err));
+    if (!f.eng)
+        fail_msg("engine: %s", err);
+    if (ks_engine_start(f.eng, err, sizeof(err)) != 0)
+        fail_msg("start: %s", err);
+    assert_int_equal(ks_engine_run(f.eng, 60LL * 1000000000), 0);
+
+    /* One log in send order; strategy a trades on v1, b on v2. */
+    static rec_t all[512], r2[256];
+    int n = read_log(f.log, all, 512), n2 = 0;
+    for (int k = 0; k < n; k++)
+        if (all[k].cloid[0] == 'b')
+            r2[n2++] = all[k];
+    assert_int_equal(n, 201);
+    assert_int_equal(n2, 101);
+    /* No 1-second window holds more than 10 requests across both venues... */
+    for (int k = 10; k < n; k++)
+        if (all[k].t - all[k - 10].t < 1000000000LL)
+            fail_msg("11 requests across the venues within %lld ns", all[k].t - all[k - 10].t);
+    /* ...nor more than 3 on v2 alone. */
+    for (int k = 3; k < n2; k++)
+        if (r2[k].t - r2[k - 3].t < 1000000000LL)
+            fail_msg("4 requests on v2 within %lld ns", r2[k].t - r2[k - 3].t);
+    /* v2's reduce-only order, queued behind the window v1's burst filled, is the first
+     * request of the next window, before any new order of either venue. */
+    int first_reduce = -1;
+    for (int k = 0; k < n; k++)
+        if (all[k].reduce == 1) {
+            first_reduce = k;
+            break;
+        }
+    assert_true(first_reduce >= 10);
+    assert_true(all[first_reduce].t >= all[0].t + 1000000000LL);
+    for (int k = 0; k < n; k++)
+        if (all[k].t >= all[0].t + 1000000000LL) {
+            assert_int_equal(k, first_reduce);
+            break;
+        }
+    /* The venues take turns: v2 gets its own limit of 3 in every window while v1 still
+     * has orders waiting, rather than waiting for v1's burst to drain. */
+    int v2_early = 0;
+    for (int k = 0; k < n2; k++)
+        v2_early += r2[k].t < all[0].t + 10LL * 1000000000;
+    assert_true(v2_early >= 27);
     finish(&f);
 }
 
@@ -391,6 +496,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(burst_respects_the_window_and_sends_reduce_and_cancel_first),
         cmocka_unit_test(throttle_pauses_new_orders_but_not_reduce_only),
+        cmocka_unit_test(a_shared_window_limits_venues_together_and_keeps_priority_across_them),
         cmocka_unit_test(both_legs_fill_and_the_hedge_is_active),
         cmocka_unit_test(a_rejected_leg_unwinds_the_filled_one_and_fails),
         cmocka_unit_test(a_partial_leg_trims_the_other_to_match),
