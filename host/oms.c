@@ -48,6 +48,7 @@ void ks_oms_free(ks_oms_t *oms)
     while (ks_strmap_next(&oms->orders, &it, NULL, &v))
         free(v);
     ks_strmap_free(&oms->orders);
+    free(oms->open);
     for (int i = 0; i < oms->n_accts; i++)
         free_acct(&oms->accts[i]);
     free(oms->accts);
@@ -124,6 +125,30 @@ ks_order_t *ks_oms_find(const ks_oms_t *oms, const char *cloid)
     return ks_strmap_get(&oms->orders, cloid, &v) ? v : NULL;
 }
 
+static int open_add(ks_oms_t *oms, ks_order_t *o)
+{
+    if (oms->n_open == oms->cap_open) {
+        uint32_t nc = oms->cap_open ? oms->cap_open * 2 : 64;
+        ks_order_t **nl = realloc(oms->open, (size_t)nc * sizeof(*nl));
+        if (!nl)
+            return KS_ENOMEM;
+        oms->open = nl;
+        oms->cap_open = nc;
+    }
+    o->open_slot = oms->n_open;
+    oms->open[oms->n_open++] = o;
+    return KS_OK;
+}
+
+static void open_remove(ks_oms_t *oms, ks_order_t *o)
+{
+    uint32_t i = o->open_slot;
+    if (i >= oms->n_open || oms->open[i] != o)
+        return;
+    oms->open[i] = oms->open[--oms->n_open];
+    oms->open[i]->open_slot = i;
+}
+
 int ks_oms_create(ks_oms_t *oms, int strat, uint32_t venue, const char *venue_name, int32_t inst,
                   const ks_order_intent_t *in, int64_t wall_ns, ks_order_t **out)
 {
@@ -160,13 +185,17 @@ int ks_oms_create(ks_oms_t *oms, int strat, uint32_t venue, const char *venue_na
         free(o);
         return rc;
     }
+    if ((rc = open_add(oms, o)) != KS_OK) {
+        free(o);
+        return rc;
+    }
     if ((rc = ks_strmap_put(&oms->orders, o->rec.cloid, o)) != KS_OK) {
+        open_remove(oms, o);
         free(o);
         return rc;
     }
     a->orders++;
     a->open_orders++;
-    oms->n_open++;
     *out = o;
     return KS_OK;
 }
@@ -194,8 +223,7 @@ static void became_final(ks_oms_t *oms, ks_order_t *o)
     ks_strat_acct_t *a = ks_oms_account(oms, o->strat);
     if (a && a->open_orders)
         a->open_orders--;
-    if (oms->n_open)
-        oms->n_open--;
+    open_remove(oms, o);
     if (o->rec.status == KS_OS_REJECTED && a)
         a->rejects++;
 }
@@ -613,11 +641,9 @@ void ks_oms_totals(ks_oms_t *oms, int strat, ks_acct_totals_t *out)
 ks_dec_t ks_oms_open_qty(ks_oms_t *oms, int strat, int32_t inst)
 {
     ks_dec_t t = KS_DEC_ZERO;
-    size_t it = 0;
-    void *v;
-    while (ks_strmap_next(&oms->orders, &it, NULL, &v)) {
-        ks_order_t *o = v;
-        if (o->strat != strat || o->inst != inst || ks_order_status_is_final(o->rec.status))
+    for (uint32_t i = 0; i < oms->n_open; i++) {
+        const ks_order_t *o = oms->open[i];
+        if (o->strat != strat || o->inst != inst)
             continue;
         ks_dec_t rem;
         if (ks_dec_sub(o->rec.qty, o->rec.filled, &rem) != KS_OK)
@@ -629,26 +655,19 @@ ks_dec_t ks_oms_open_qty(ks_oms_t *oms, int strat, int32_t inst)
 
 void ks_oms_foreach_open(ks_oms_t *oms, int strat, void (*cb)(void *ud, ks_order_t *o), void *ud)
 {
-    /* Collect first: the callback may change the map (cancel -> final). */
-    size_t it = 0, n = 0, cap = 0;
-    void *v;
-    ks_order_t **list = NULL;
-    while (ks_strmap_next(&oms->orders, &it, NULL, &v)) {
-        ks_order_t *o = v;
-        if ((strat != -2 && o->strat != strat) || ks_order_status_is_final(o->rec.status))
-            continue;
-        if (n == cap) {
-            cap = cap ? cap * 2 : 16;
-            ks_order_t **nl = realloc(list, cap * sizeof(*nl));
-            if (!nl)
-                break;
-            list = nl;
-        }
-        list[n++] = o;
-    }
-    for (size_t i = 0; i < n; i++)
-        cb(ud, list[i]);
-    free(list);
+    /* Collect first: the callback may finish orders (leaving the open list) or add some. */
+    uint32_t n = 0;
+    ks_order_t *small[64], **list = small;
+    if (oms->n_open > 64 && !(list = malloc((size_t)oms->n_open * sizeof(*list))))
+        return;
+    for (uint32_t i = 0; i < oms->n_open; i++)
+        if (strat == -2 || oms->open[i]->strat == strat)
+            list[n++] = oms->open[i];
+    for (uint32_t i = 0; i < n; i++)
+        if (!ks_order_status_is_final(list[i]->rec.status))
+            cb(ud, list[i]);
+    if (list != small)
+        free(list);
 }
 
 /* ---- recovery ----------------------------------------------------------------------------- */
@@ -681,13 +700,17 @@ static void load_order(void *ud, const ks_order_rec_t *r)
     o->venue = venue;
     o->strat = r->strategy[0] ? c->strat_of(c->ud, r->strategy) : -1;
     o->fill_qty = r->filled; /* fills up to the recorded progress are in the store */
+    if (open_add(c->oms, o) != KS_OK) {
+        free(o);
+        return;
+    }
     if (ks_strmap_put(&c->oms->orders, o->rec.cloid, o) != KS_OK) {
+        open_remove(c->oms, o);
         free(o);
         return;
     }
     ks_strat_acct_t *a = ks_oms_account(c->oms, o->strat);
     a->open_orders++;
-    c->oms->n_open++;
     c->n++;
 }
 

@@ -28,6 +28,7 @@ typedef struct ks_order {
     ks_dec_t fill_qty; /* sum of fills received (may lead rec.filled) */
     uint64_t fill_hash[KS_OMS_MAX_FILLS_TRACKED];
     uint32_t n_fills;
+    uint32_t open_slot; /* index in ks_oms_t.open while not final */
 } ks_order_t;
 
 typedef struct ks_pos {
@@ -59,7 +60,10 @@ typedef struct ks_oms {
     ks_strat_acct_t host_acct; /* orders the host places itself */
     char session[16];          /* base36 of the start time in ms */
     uint64_t seq;
-    uint64_t n_open;
+    /* The orders not yet final, so that scans for open orders cost what is open, not
+     * every order of the session. */
+    ks_order_t **open;
+    uint32_t n_open, cap_open;
 } ks_oms_t;
 
 /* session_ms makes client ids unique across restarts (the start wall time in ms). */

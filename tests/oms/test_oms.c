@@ -290,6 +290,60 @@ static void totals_sum_accounts(void **state)
     assert_int_equal(t.open_positions, 0);
 }
 
+typedef struct seen {
+    ks_order_t *o[512];
+    int n;
+    ks_oms_t *oms;
+} seen_t;
+
+static void collect(void *ud, ks_order_t *o)
+{
+    seen_t *s = ud;
+    s->o[s->n++] = o;
+    /* Finishing orders from inside the walk must not skip or repeat any. */
+    ks_order_update_t u;
+    bool changed;
+    KS_EVENT_INIT(&u, KS_EV_ORDER);
+    strcpy(u.cloid, o->rec.cloid);
+    u.status = KS_OS_CANCELED;
+    ks_oms_on_order(s->oms, &u, 4000, &changed);
+}
+
+static void open_orders_are_tracked_apart_from_finished_ones(void **state)
+{
+    fx_t *f = *state;
+    static ks_order_t *all[300];
+    for (int i = 0; i < 300; i++)
+        all[i] = new_order(f, f->strat, f->perp, i % 2 ? KS_SIDE_SELL : KS_SIDE_BUY, "2");
+    /* Every third order fills; the rest stay open. */
+    for (int i = 0; i < 300; i += 3)
+        update(f, all[i], KS_OS_FILLED, "2", true);
+    assert_int_equal(f->oms.n_open, 200);
+    /* The signed quantity still open: buys minus sells among the unfilled. */
+    int buys = 0, sells = 0;
+    for (int i = 0; i < 300; i++)
+        if (i % 3)
+            *(i % 2 ? &sells : &buys) += 1;
+    char want[32];
+    snprintf(want, sizeof(want), "%d", 2 * (buys - sells));
+    assert_dec(ks_oms_open_qty(&f->oms, f->strat, f->perp), want);
+    assert_dec(ks_oms_open_qty(&f->oms, f->strat, f->spot), "0");
+    static seen_t s;
+    s.n = 0;
+    s.oms = &f->oms;
+    ks_oms_foreach_open(&f->oms, f->strat, collect, &s);
+    assert_int_equal(s.n, 200);
+    for (int i = 0; i < s.n; i++) {
+        for (int j = 0; j < i; j++)
+            assert_ptr_not_equal(s.o[i], s.o[j]);
+        assert_int_equal(s.o[i]->rec.status, KS_OS_CANCELED);
+    }
+    assert_int_equal(f->oms.n_open, 0);
+    s.n = 0;
+    ks_oms_foreach_open(&f->oms, -2, collect, &s);
+    assert_int_equal(s.n, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -305,6 +359,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(base_asset_fee_is_valued_in_quote, setup, teardown),
         cmocka_unit_test_setup_teardown(funding_is_split_by_position_share, setup, teardown),
         cmocka_unit_test_setup_teardown(totals_sum_accounts, setup, teardown),
+        cmocka_unit_test_setup_teardown(open_orders_are_tracked_apart_from_finished_ones, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
