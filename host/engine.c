@@ -32,6 +32,7 @@
 #define QUERY_RETRY_NS       (5LL * 1000000000) /* an unanswered order query is asked again */
 #define QUERY_RETRY_MAX_NS   (60LL * 1000000000)
 #define FILL_GRACE_NS        (5LL * 1000000000) /* fills may trail their order's final update */
+#define ORDER_RETAIN_NS      (900LL * 1000000000) /* finished orders stay in memory this long */
 #define BACKTEST_FLUSH_EVERY 4096               /* loop iterations between store commits */
 
 typedef union ks_any_event {
@@ -153,9 +154,6 @@ struct ks_engine {
         int64_t since_ns;
     } * fw;
     int n_fw, cap_fw;
-    /* orders not known final, for the watchdog (the OMS keeps every order ever placed) */
-    ks_order_t **live;
-    int n_live, cap_live;
     /* kill switch */
     bool killing;
     int64_t kill_deadline_ns;
@@ -560,7 +558,6 @@ static void push_notice(lua_State *L, void *ud);
 static void paper_funding(ks_engine_t *eng, const ks_ticker_t *t);
 static void recon_order(ks_engine_t *eng, const ks_order_update_t *u, ks_order_t *o);
 static void fill_wait_add(ks_engine_t *eng, ks_order_t *o);
-static void live_add(void *ud, ks_order_t *o);
 static bool wd_answered(ks_engine_t *eng, const ks_sync_done_t *sd);
 static int reduce_scope(ks_engine_t *eng, int strat, int32_t inst, ks_dec_t fraction,
                         const char *reason);
@@ -829,6 +826,9 @@ static void dispatch(ks_engine_t *eng, ks_event_t *ev)
     case KS_EV_ORDER: {
         ks_order_update_t *u = (ks_order_update_t *)ev;
         bool changed;
+        /* Reconciliation decides about orders only the venue lists itself. */
+        if (!eng->recon_active)
+            ks_engine_order(eng, u->cloid);
         ks_order_t *o = ks_oms_on_order(&eng->oms, u, w, &changed);
         if (eng->recon_active && (ev->flags & KS_EVF_SNAPSHOT))
             recon_order(eng, u, o);
@@ -858,6 +858,7 @@ static void dispatch(ks_engine_t *eng, ks_event_t *ev)
             forced_fill(eng, f, vname, w);
             return;
         }
+        ks_engine_order(eng, f->cloid); /* retired long ago: loaded back */
         ks_order_t *o = ks_oms_on_fill(&eng->oms, f, vname, w, &dup);
         if (!o) {
             ks_log_warn("engine", "fill for unknown client id %s on %s", f->cloid, vname);
@@ -1490,7 +1491,6 @@ static int place(ks_engine_t *eng, int strat, ks_order_intent_t *in, bool closin
     rc = ks_oms_create(&eng->oms, strat, v->id, v->name, in->inst, in, wall(eng), &o);
     if (rc != KS_OK)
         return refuse(err, err_len, "cannot record the order: %s", ks_strerror(rc));
-    live_add(eng, o);
     if (cloid)
         ks_strlcpy(cloid, o->rec.cloid, KS_CLOID_LEN);
     if (strat_is_paper(eng, strat)) {
@@ -1579,7 +1579,7 @@ int ks_engine_submit(ks_engine_t *eng, int strat, const ks_order_intent_t *inten
 
 int ks_engine_cancel(ks_engine_t *eng, int strat, const char *cloid, char *err, size_t err_len)
 {
-    ks_order_t *o = ks_oms_find(&eng->oms, cloid);
+    ks_order_t *o = ks_engine_order(eng, cloid);
     if (!o || (strat != -2 && o->strat != strat))
         return refuse(err, err_len, "no such order %s", cloid);
     if (ks_order_status_is_final(o->rec.status))
@@ -1621,7 +1621,7 @@ int ks_engine_cancel(ks_engine_t *eng, int strat, const char *cloid, char *err, 
 int ks_engine_amend(ks_engine_t *eng, int strat, const char *cloid, ks_dec_t price, ks_dec_t qty,
                     char *err, size_t err_len)
 {
-    ks_order_t *o = ks_oms_find(&eng->oms, cloid);
+    ks_order_t *o = ks_engine_order(eng, cloid);
     if (!o || (strat != -2 && o->strat != strat))
         return refuse(err, err_len, "no such order %s", cloid);
     if (ks_order_status_is_final(o->rec.status))
@@ -2022,20 +2022,6 @@ static void watchdog_one(void *ud, ks_order_t *o)
     wd_query(eng, o, w->now);
 }
 
-static void live_add(void *ud, ks_order_t *o)
-{
-    ks_engine_t *eng = ud;
-    if (eng->n_live == eng->cap_live) {
-        int nc = eng->cap_live ? eng->cap_live * 2 : 64;
-        ks_order_t **nl = realloc(eng->live, (size_t)nc * sizeof(*nl));
-        if (!nl)
-            return;
-        eng->live = nl;
-        eng->cap_live = nc;
-    }
-    eng->live[eng->n_live++] = o;
-}
-
 static void watchdog(ks_loop_t *loop, void *ud)
 {
     ks_engine_t *eng = ud;
@@ -2046,14 +2032,7 @@ static void watchdog(ks_loop_t *loop, void *ud)
         else
             i++;
     }
-    /* The orders not yet final (in placement order; finished ones drop out). */
-    int n = 0;
-    for (int i = 0; i < eng->n_live; i++)
-        if (!ks_order_status_is_final(eng->live[i]->rec.status))
-            eng->live[n++] = eng->live[i];
-    eng->n_live = n;
-    for (int i = 0; i < n && i < eng->n_live; i++)
-        watchdog_one(&w, eng->live[i]);
+    ks_oms_foreach_open(&eng->oms, -2, watchdog_one, &w);
     for (int i = 0; i < eng->n_fw;) {
         struct fill_wait *fw = &eng->fw[i];
         if (w.now - fw->since_ns < FILL_GRACE_NS) {
@@ -2064,6 +2043,9 @@ static void watchdog(ks_loop_t *loop, void *ud)
         eng->fw[i] = eng->fw[--eng->n_fw];
         book_missing_fills(eng, o);
     }
+    /* Orders finished long ago leave memory (the store keeps them; a late fill loads
+     * them back). The watchdog lists above hold only recent ones. */
+    ks_oms_retire(&eng->oms, wall(eng) - ORDER_RETAIN_NS);
 }
 
 /* ---- lifecycle ---------------------------------------------------------------------- */
@@ -3086,6 +3068,11 @@ static int32_t inst_of_names(void *ud, const char *venue, const char *symbol, ui
     return ks_market_find(&eng->market, (uint32_t)v, symbol);
 }
 
+ks_order_t *ks_engine_order(ks_engine_t *eng, const char *cloid)
+{
+    return ks_oms_revive(&eng->oms, cloid, strat_of_name, inst_of_names, eng, wall(eng));
+}
+
 /* Runs the loop until every reconciliation fetch answered or the timeout passed. */
 static bool recon_wait(ks_engine_t *eng)
 {
@@ -3376,7 +3363,6 @@ static int reconcile(ks_engine_t *eng, char *err, size_t err_len)
         }
     }
     eng->recon_active = false;
-    ks_oms_foreach_open(&eng->oms, -2, live_add, eng); /* still open after reconciling */
     drain(eng->loop, eng);
     ks_legs_resume(eng->legs);
     drain(eng->loop, eng);
@@ -3592,7 +3578,6 @@ void ks_engine_free(ks_engine_t *eng)
     free(eng->recon_unknown);
     free(eng->wdq);
     free(eng->fw);
-    free(eng->live);
     free(eng->venue_last_event_ns);
     ks_plugin_set_free(eng->plugins);
     ks_oms_free(&eng->oms);

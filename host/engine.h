@@ -136,6 +136,9 @@ ks_loop_t *ks_engine_loop(ks_engine_t *eng);
 ks_market_t *ks_engine_market(ks_engine_t *eng);
 ks_oms_t *ks_engine_oms(ks_engine_t *eng);
 ks_store_t *ks_engine_store(ks_engine_t *eng);
+/* An order by client id: from memory, or loaded back from the store when it finished
+ * long ago and was retired (docs/orders.md). NULL when unknown. */
+ks_order_t *ks_engine_order(ks_engine_t *eng, const char *cloid);
 const ks_config_t *ks_engine_config(ks_engine_t *eng);
 bool ks_engine_is_backtest(const ks_engine_t *eng);
 const char *ks_engine_db_path(const ks_engine_t *eng);

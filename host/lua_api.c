@@ -621,7 +621,7 @@ static void push_order_rec(lua_State *L, const ks_order_rec_t *r, int64_t ts)
 static int ctx_get_order(lua_State *L)
 {
     ks_strategy_t *st = strat(L, PH_RUNNING, "get_order");
-    ks_order_t *o = ks_oms_find(ks_engine_oms(ks_strategy_engine(st)), luaL_checkstring(L, 1));
+    ks_order_t *o = ks_engine_order(ks_strategy_engine(st), luaL_checkstring(L, 1));
     if (!o || o->strat != ks_strategy_index(st)) {
         lua_pushnil(L);
         return 1;

@@ -49,6 +49,7 @@ void ks_oms_free(ks_oms_t *oms)
         free(v);
     ks_strmap_free(&oms->orders);
     free(oms->open);
+    free(oms->done);
     for (int i = 0; i < oms->n_accts; i++)
         free_acct(&oms->accts[i]);
     free(oms->accts);
@@ -218,12 +219,31 @@ static void persist(ks_oms_t *oms, ks_order_t *o, int64_t wall_ns)
     ks_store_order_update(oms->store, &r);
 }
 
-static void became_final(ks_oms_t *oms, ks_order_t *o)
+static void done_push(ks_oms_t *oms, ks_order_t *o, int64_t at)
+{
+    if (oms->done_head + oms->done_n == oms->cap_done) {
+        if (oms->done_head > oms->cap_done / 2) {
+            memmove(oms->done, oms->done + oms->done_head, oms->done_n * sizeof(*oms->done));
+            oms->done_head = 0;
+        } else {
+            uint32_t nc = oms->cap_done ? oms->cap_done * 2 : 256;
+            struct ks_oms_done *nd = realloc(oms->done, (size_t)nc * sizeof(*nd));
+            if (!nd)
+                return; /* it simply stays in memory */
+            oms->done = nd;
+            oms->cap_done = nc;
+        }
+    }
+    oms->done[oms->done_head + oms->done_n++] = (struct ks_oms_done){o, at};
+}
+
+static void became_final(ks_oms_t *oms, ks_order_t *o, int64_t wall_ns)
 {
     ks_strat_acct_t *a = ks_oms_account(oms, o->strat);
     if (a && a->open_orders)
         a->open_orders--;
     open_remove(oms, o);
+    done_push(oms, o, wall_ns);
     if (o->rec.status == KS_OS_REJECTED && a)
         a->rejects++;
 }
@@ -246,7 +266,7 @@ void ks_oms_send_failed(ks_oms_t *oms, ks_order_t *o, int reject, const char *re
     o->rec.reject = reject;
     ks_strlcpy(o->rec.reason, reason ? reason : "", sizeof(o->rec.reason));
     persist(oms, o, wall_ns);
-    became_final(oms, o);
+    became_final(oms, o, wall_ns);
 }
 
 void ks_oms_mark_unknown(ks_oms_t *oms, ks_order_t *o, const char *reason, int64_t wall_ns)
@@ -292,7 +312,7 @@ ks_order_t *ks_oms_on_order(ks_oms_t *oms, const ks_order_update_t *u, int64_t w
     *changed = true;
     persist(oms, o, wall_ns);
     if (ks_order_status_is_final(o->rec.status))
-        became_final(oms, o);
+        became_final(oms, o, wall_ns);
     return o;
 }
 
@@ -680,38 +700,103 @@ typedef struct load_ctx {
     int n;
 } load_ctx_t;
 
-static void load_order(void *ud, const ks_order_rec_t *r)
+/* Builds the in-memory order of a stored record: open ones join the open list, final
+ * ones the retirement queue. */
+static ks_order_t *adopt_rec(load_ctx_t *c, const ks_order_rec_t *r, int64_t wall_ns)
 {
-    load_ctx_t *c = ud;
     uint32_t venue;
     int32_t inst = c->inst_of(c->ud, r->venue, r->symbol, &venue);
+    bool open = !ks_order_status_is_final(r->status);
     if (inst < 0) {
-        ks_log_warn("oms", "open order %s on %s %s: instrument not listed now; skipped", r->cloid,
-                    r->venue, r->symbol);
-        return;
+        ks_log_warn("oms", "%s order %s on %s %s: instrument not listed now; skipped",
+                    open ? "open" : "finished", r->cloid, r->venue, r->symbol);
+        return NULL;
     }
-    if (ks_oms_find(c->oms, r->cloid))
-        return;
-    ks_order_t *o = calloc(1, sizeof(*o));
-    if (!o)
-        return;
+    ks_order_t *o = ks_oms_find(c->oms, r->cloid);
+    if (o)
+        return o;
+    if (!(o = calloc(1, sizeof(*o))))
+        return NULL;
     o->rec = *r;
     o->inst = inst;
     o->venue = venue;
     o->strat = r->strategy[0] ? c->strat_of(c->ud, r->strategy) : -1;
     o->fill_qty = r->filled; /* fills up to the recorded progress are in the store */
-    if (open_add(c->oms, o) != KS_OK) {
+    if (open && open_add(c->oms, o) != KS_OK) {
         free(o);
-        return;
+        return NULL;
     }
     if (ks_strmap_put(&c->oms->orders, o->rec.cloid, o) != KS_OK) {
-        open_remove(c->oms, o);
+        if (open)
+            open_remove(c->oms, o);
         free(o);
-        return;
+        return NULL;
     }
-    ks_strat_acct_t *a = ks_oms_account(c->oms, o->strat);
-    a->open_orders++;
-    c->n++;
+    if (open) {
+        ks_oms_account(c->oms, o->strat)->open_orders++;
+        c->n++;
+    } else {
+        done_push(c->oms, o, wall_ns);
+    }
+    return o;
+}
+
+static void load_order(void *ud, const ks_order_rec_t *r)
+{
+    adopt_rec(ud, r, 0);
+}
+
+static void note_fill_id(void *ud, const char *trade_id)
+{
+    ks_order_t *o = ud;
+    if (o->n_fills < KS_OMS_MAX_FILLS_TRACKED)
+        o->fill_hash[o->n_fills] = hash_id(trade_id);
+    o->n_fills++;
+}
+
+ks_order_t *ks_oms_revive(ks_oms_t *oms, const char *cloid,
+                          int (*strat_of)(void *ud, const char *name),
+                          int32_t (*inst_of)(void *ud, const char *venue, const char *symbol,
+                                             uint32_t *venue_id),
+                          void *ud, int64_t wall_ns)
+{
+    ks_order_t *o = ks_oms_find(oms, cloid);
+    ks_order_rec_t r;
+    load_ctx_t c = {oms, strat_of, inst_of, ud, 0};
+    if (o || !oms->store || ks_store_order_get(oms->store, cloid, &r) != KS_OK)
+        return o;
+    if (!(o = adopt_rec(&c, &r, wall_ns)))
+        return NULL;
+    /* The fills it had, so that a repeat is known as one (and a fill booked for missing
+     * quantity is recognized). */
+    ks_store_fill_ids(oms->store, cloid, note_fill_id, o);
+    oms->revived++;
+    ks_log_info("oms", "order %s (%s) loaded back from the store for a late update", cloid,
+                ks_order_status_name(o->rec.status));
+    return o;
+}
+
+uint32_t ks_oms_retire(ks_oms_t *oms, int64_t before_wall_ns)
+{
+    uint32_t n = 0, scan = oms->done_n;
+    if (!oms->store)
+        return 0;
+    while (scan-- && oms->done_n && oms->done[oms->done_head].at < before_wall_ns) {
+        struct ks_oms_done d = oms->done[oms->done_head++];
+        oms->done_n--;
+        ks_order_t *o = d.o;
+        if (ks_dec_cmp(o->fill_qty, o->rec.filled) < 0) {
+            done_push(oms, o, before_wall_ns); /* fills still due: look again later */
+            continue;
+        }
+        ks_strmap_del(&oms->orders, o->rec.cloid);
+        free(o);
+        n++;
+    }
+    if (!oms->done_n)
+        oms->done_head = 0;
+    oms->retired += n;
+    return n;
 }
 
 static void load_position(void *ud, const ks_position_rec_t *p)

@@ -64,6 +64,14 @@ typedef struct ks_oms {
      * every order of the session. */
     ks_order_t **open;
     uint32_t n_open, cap_open;
+    /* Finished orders in the order they finished, with when (wall clock), so that
+     * ks_oms_retire() can drop the old ones from memory (they stay in the store). */
+    struct ks_oms_done {
+        ks_order_t *o;
+        int64_t at;
+    } * done;
+    uint32_t done_head, done_n, cap_done;
+    uint64_t retired, revived;
 } ks_oms_t;
 
 /* session_ms makes client ids unique across restarts (the start wall time in ms). */
@@ -113,6 +121,19 @@ int ks_oms_on_forced_fill(ks_oms_t *oms, const ks_fill_t *f, const char *venue_n
  * proportion to their signed positions. */
 void ks_oms_on_funding(ks_oms_t *oms, const ks_funding_t *f, const char *venue_name,
                        int64_t wall_ns);
+
+/* Finds an order in memory or, when it was retired, loads it back from the store (a late
+ * fill or update for a long-finished order). strat_of and inst_of as for ks_oms_load.
+ * NULL when the store does not know the client id either. */
+ks_order_t *ks_oms_revive(ks_oms_t *oms, const char *cloid,
+                          int (*strat_of)(void *ud, const char *name),
+                          int32_t (*inst_of)(void *ud, const char *venue, const char *symbol,
+                                             uint32_t *venue_id),
+                          void *ud, int64_t wall_ns);
+/* Frees the orders that finished before `before_wall_ns` with all their fills booked;
+ * only with a store (where they remain). Pointers to them become invalid: callers keep
+ * none past a final state. Returns how many were retired. */
+uint32_t ks_oms_retire(ks_oms_t *oms, int64_t before_wall_ns);
 
 /* Recovery: loads every open order and every position from the store. strat_of maps a
  * strategy name to its account index (-1: the host account, for names no longer in the

@@ -132,6 +132,7 @@ enum stmt_id {
     S_ORDERS_ALL,
     S_ORDERS_OPEN,
     S_FILL_INSERT,
+    S_FILL_IDS,
     S_POSITION_PUT,
     S_POSITIONS_ALL,
     S_FUNDING_INSERT,
@@ -159,6 +160,7 @@ static const char *const stmt_sql[S_COUNT_FIRST] = {
                        " status = ?14, venue_id = ?15, reject = ?16, reason = ?17,"
                        " updated_ns = ?19 WHERE cloid = ?1",
     [S_ORDER_GET] = "SELECT " ORDER_COLS ", id FROM orders WHERE cloid = ?1",
+    [S_FILL_IDS] = "SELECT trade_id FROM fills WHERE cloid = ?1 ORDER BY id",
     [S_ORDERS_ALL] = "SELECT " ORDER_COLS ", id FROM orders WHERE id > ?1 ORDER BY id LIMIT ?2",
     [S_ORDERS_OPEN] = "SELECT " ORDER_COLS ", id FROM orders"
                       " WHERE status IN (0, 1, 2, 3, 8) AND id > ?1 ORDER BY id LIMIT ?2",
@@ -622,6 +624,23 @@ int ks_store_order_get(ks_store_t *st, const char *cloid, ks_order_rec_t *out)
         rc = KS_ENOENT;
     else
         rc = db_error(st, "order get");
+    sqlite3_reset(s);
+    return rc;
+}
+
+int ks_store_fill_ids(ks_store_t *st, const char *cloid,
+                      void (*cb)(void *ud, const char *trade_id), void *ud)
+{
+    sqlite3_stmt *s;
+    int rc;
+
+    if (!st || !cloid)
+        return KS_EINVAL;
+    s = st->stmt[S_FILL_IDS];
+    bind_str(s, 1, cloid);
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+        cb(ud, (const char *)sqlite3_column_text(s, 0));
+    rc = rc == SQLITE_DONE ? KS_OK : db_error(st, "fill ids");
     sqlite3_reset(s);
     return rc;
 }

@@ -96,6 +96,10 @@ int ks_store_order_get(ks_store_t *st, const char *cloid, ks_order_rec_t *out);
 int ks_store_orders_foreach(ks_store_t *st, bool only_open,
                             void (*cb)(void *ud, const ks_order_rec_t *o), void *ud);
 
+/* Calls cb with the trade id of every stored fill of an order, oldest first (the id
+ * is borrowed for the call). The callback must not write to the store. */
+int ks_store_fill_ids(ks_store_t *st, const char *cloid,
+                      void (*cb)(void *ud, const char *trade_id), void *ud);
 /* Inserts a fill; KS_EEXIST (and nothing written) when (venue, trade_id) exists. */
 int ks_store_fill_insert(ks_store_t *st, const ks_fill_rec_t *f);
 int ks_store_position_put(ks_store_t *st, const ks_position_rec_t *p);

@@ -287,6 +287,65 @@ static void a_shared_window_limits_venues_together_and_keeps_priority_across_the
     finish(&f);
 }
 
+/* Finished orders leave memory after a while; a late duplicate fill loads the order back
+ * from the store and is recognized as a duplicate; cancel and lookup still find it. */
+static void finished_orders_retire_and_come_back_for_late_fills(void **state)
+{
+    fx_t f;
+    const char *lua = "local S = {}\n"
+                      "function S.on_start(ctx)\n"
+                      "  ctx.state.id = assert(ctx.order{symbol='TST/USDT:USDT', side='buy',"
+                      " qty=1})\n"
+                      "end\n"
+                      "return S\n";
+    start(&f, "\"fill\":true", "", lua);
+    assert_int_equal(ks_engine_run(f.eng, 60LL * 1000000000), 0);
+    static rec_t r[4];
+    assert_int_equal(read_log(f.log, r, 4), 1);
+    ks_oms_t *oms = ks_engine_oms(f.eng);
+    ks_order_t *o = ks_oms_find(oms, r[0].cloid);
+    assert_non_null(o);
+    assert_int_equal(o->rec.status, KS_OS_FILLED);
+    int32_t inst = ks_market_find(ks_engine_market(f.eng), 0, "TST/USDT:USDT");
+    assert_true(inst >= 0);
+    assert_int_equal(ks_dec_cmp(ks_oms_account(oms, 0)->pos[inst].qty, KS_DEC(1, 0)), 0);
+
+    /* 20 minutes later it is gone from memory, still in the store. */
+    assert_int_equal(ks_engine_run(f.eng, 20LL * 60 * 1000000000), 0);
+    assert_null(ks_oms_find(oms, r[0].cloid));
+    assert_true(oms->retired >= 1);
+
+    /* The venue repeats the fill (a resync after a reconnect). */
+    ks_venue_t *v = ks_engine_venue(f.eng, 0);
+    ks_fill_t fl;
+    KS_EVENT_INIT(&fl, KS_EV_FILL);
+    fl.hdr.inst = inst;
+    ks_strlcpy(fl.cloid, r[0].cloid, sizeof(fl.cloid));
+    ks_strlcpy(fl.trade_id, "t1", sizeof(fl.trade_id));
+    fl.side = KS_SIDE_BUY;
+    fl.px = KS_DEC(100, 0);
+    fl.qty = KS_DEC(1, 0);
+    ks_strlcpy(fl.fee_asset, "USDT", sizeof(fl.fee_asset));
+    ks_hostapi_table()->emit(&v->host, &fl.hdr);
+    assert_int_equal(ks_engine_run(f.eng, 1000000000LL), 0);
+    assert_int_equal(oms->revived, 1);
+    o = ks_oms_find(oms, r[0].cloid);
+    assert_non_null(o);
+    assert_int_equal(o->rec.status, KS_OS_FILLED);
+    assert_int_equal(ks_dec_cmp(ks_oms_account(oms, 0)->pos[inst].qty, KS_DEC(1, 0)), 0);
+    assert_int_equal(ks_oms_account(oms, 0)->fills, 1);
+
+    /* Retired again, an operation on it still knows what it was. */
+    assert_int_equal(ks_engine_run(f.eng, 20LL * 60 * 1000000000), 0);
+    assert_null(ks_oms_find(oms, r[0].cloid));
+    char err[256];
+    assert_int_not_equal(ks_engine_cancel(f.eng, 0, r[0].cloid, err, sizeof(err)), KS_OK);
+    if (!strstr(err, "already"))
+        fail_msg("cancel of a retired order: %s", err);
+    assert_null(ks_engine_order(f.eng, "s-nosuchorder"));
+    finish(&f);
+}
+
 /* ---- leg groups --------------------------------------------------------------------- */
 
 static const char *hedge_lua =
@@ -497,6 +556,7 @@ int main(void)
         cmocka_unit_test(burst_respects_the_window_and_sends_reduce_and_cancel_first),
         cmocka_unit_test(throttle_pauses_new_orders_but_not_reduce_only),
         cmocka_unit_test(a_shared_window_limits_venues_together_and_keeps_priority_across_them),
+        cmocka_unit_test(finished_orders_retire_and_come_back_for_late_fills),
         cmocka_unit_test(both_legs_fill_and_the_hedge_is_active),
         cmocka_unit_test(a_rejected_leg_unwinds_the_filled_one_and_fails),
         cmocka_unit_test(a_partial_leg_trims_the_other_to_match),
