@@ -31,9 +31,9 @@
 #define WATCHDOG_NS          (1LL * 1000000000)
 #define QUERY_RETRY_NS       (5LL * 1000000000) /* an unanswered order query is asked again */
 #define QUERY_RETRY_MAX_NS   (60LL * 1000000000)
-#define FILL_GRACE_NS        (5LL * 1000000000) /* fills may trail their order's final update */
+#define FILL_GRACE_NS        (5LL * 1000000000)   /* fills may trail their order's final update */
 #define ORDER_RETAIN_NS      (900LL * 1000000000) /* finished orders stay in memory this long */
-#define BACKTEST_FLUSH_EVERY 4096               /* loop iterations between store commits */
+#define BACKTEST_FLUSH_EVERY 4096                 /* loop iterations between store commits */
 
 typedef union ks_any_event {
     ks_event_t hdr;

@@ -628,8 +628,8 @@ int ks_store_order_get(ks_store_t *st, const char *cloid, ks_order_rec_t *out)
     return rc;
 }
 
-int ks_store_fill_ids(ks_store_t *st, const char *cloid,
-                      void (*cb)(void *ud, const char *trade_id), void *ud)
+int ks_store_fill_ids(ks_store_t *st, const char *cloid, void (*cb)(void *ud, const char *trade_id),
+                      void *ud)
 {
     sqlite3_stmt *s;
     int rc;

@@ -98,8 +98,8 @@ int ks_store_orders_foreach(ks_store_t *st, bool only_open,
 
 /* Calls cb with the trade id of every stored fill of an order, oldest first (the id
  * is borrowed for the call). The callback must not write to the store. */
-int ks_store_fill_ids(ks_store_t *st, const char *cloid,
-                      void (*cb)(void *ud, const char *trade_id), void *ud);
+int ks_store_fill_ids(ks_store_t *st, const char *cloid, void (*cb)(void *ud, const char *trade_id),
+                      void *ud);
 /* Inserts a fill; KS_EEXIST (and nothing written) when (venue, trade_id) exists. */
 int ks_store_fill_insert(ks_store_t *st, const ks_fill_rec_t *f);
 int ks_store_position_put(ks_store_t *st, const ks_position_rec_t *p);
