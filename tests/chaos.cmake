@@ -19,7 +19,6 @@ add_dependencies(chaos_kill9 kestrel bybit_emu_tool bybit)
 # Each injected fault alone, and what the host does about it (backtests, seconds).
 ks_test(chaos_faults
         SOURCES chaos/test_chaos_faults.c ${PROJECT_SOURCE_DIR}/exchanges/sim/sim_config.c
-                ${PROJECT_SOURCE_DIR}/exchanges/sim/json_min.c
         LIBS kestrel_core TIMEOUT 300 LABELS chaos)
 target_include_directories(chaos_faults PRIVATE ${PROJECT_SOURCE_DIR}/exchanges/sim)
 target_compile_definitions(chaos_faults PRIVATE KS_PLUGIN_DIR="${KS_PLUGIN_OUTPUT_DIR}")

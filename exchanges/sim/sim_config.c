@@ -1,9 +1,8 @@
-/* sim_config: reads the sim venue config with json_min, fills defaults, and reports the
+/* sim_config: reads the sim venue config with kestrel/json.h, fills defaults, and reports the
  * first problem as "<key path>: <what was expected>". Unknown keys are errors, so a typo
  * never silently falls back to a default. */
 #include "sim_config.h"
 
-#include "json_min.h"
 #include "sim_time.h"
 
 #include <errno.h>
@@ -112,7 +111,6 @@ static void defaults(ks_sim_config_t *cfg)
 /* ---- typed readers --------------------------------------------------------------- */
 
 typedef struct reader {
-    const ks_json_doc_t *doc;
     char *err;
     size_t err_len;
 } reader_t;
@@ -197,7 +195,7 @@ static int read_asset(reader_t *r, const ks_json_t *v, const char *path, char *o
 static int check_keys(reader_t *r, const ks_json_t *obj, const char *path,
                       const char *const *allowed)
 {
-    for (const ks_json_t *m = ks_json_min_first(r->doc, obj); m; m = ks_json_min_next(r->doc, m)) {
+    for (const ks_json_t *m = obj->child; m; m = m->next) {
         bool ok = false;
         for (const char *const *k = allowed; *k && !ok; k++)
             ok = strcmp(*k, m->key) == 0;
@@ -223,15 +221,14 @@ static int read_balances(reader_t *r, const ks_json_t *v, ks_sim_config_t *cfg)
     cfg->n_spot = cfg->n_futures = 0;
     for (int w = 0; w < 2; w++) {
         const char *wname = w == 0 ? "spot" : "futures";
-        const ks_json_t *obj = ks_json_min_get(r->doc, v, wname);
+        const ks_json_t *obj = ks_json_get(v, wname);
         char path[128];
         if (!obj)
             continue;
         snprintf(path, sizeof(path), "balances.%s", wname);
         if (obj->type != KS_JSON_OBJECT)
             return bad(r, path, "expected an object of asset: amount");
-        for (const ks_json_t *m = ks_json_min_first(r->doc, obj); m;
-             m = ks_json_min_next(r->doc, m)) {
+        for (const ks_json_t *m = obj->child; m; m = m->next) {
             ks_sim_balance_cfg_t *b =
                 w == 0 ? &cfg->spot[cfg->n_spot] : &cfg->futures[cfg->n_futures];
             uint32_t *n = w == 0 ? &cfg->n_spot : &cfg->n_futures;
@@ -278,13 +275,12 @@ static int read_replay(reader_t *r, const ks_json_t *v, ks_sim_config_t *cfg)
         return bad(r, "replay", "expected an object {\"paths\": [...], ...}");
     if ((rc = check_keys(r, v, "replay", keys)) != KS_OK)
         return rc;
-    if ((x = ks_json_min_get(r->doc, v, "paths"))) {
+    if ((x = ks_json_get(v, "paths"))) {
         if (x->type != KS_JSON_ARRAY || x->count > KS_SIM_MAX_REPLAY_PATHS)
             return bad(r, "replay.paths", "expected an array of at most %d paths",
                        KS_SIM_MAX_REPLAY_PATHS);
         uint32_t i = 0;
-        for (const ks_json_t *p = ks_json_min_first(r->doc, x); p;
-             p = ks_json_min_next(r->doc, p), i++) {
+        for (const ks_json_t *p = x->child; p; p = p->next, i++) {
             snprintf(kp, sizeof(kp), "replay.paths[%u]", i);
             if (p->type != KS_JSON_STRING || !p->len || p->len >= KS_SIM_PATH_LEN)
                 return bad(r, kp, "expected a file or directory path");
@@ -292,31 +288,29 @@ static int read_replay(reader_t *r, const ks_json_t *v, ks_sim_config_t *cfg)
         }
         rp->n_paths = i;
     }
-    if ((x = ks_json_min_get(r->doc, v, "synthetic_spot"))) {
+    if ((x = ks_json_get(v, "synthetic_spot"))) {
         if (x->type != KS_JSON_BOOL)
             return bad(r, "replay.synthetic_spot", "expected true or false");
         rp->synthetic_spot = x->boolean;
     }
-    if ((x = ks_json_min_get(r->doc, v, "oracle_from_index"))) {
+    if ((x = ks_json_get(v, "oracle_from_index"))) {
         if (x->type != KS_JSON_BOOL)
             return bad(r, "replay.oracle_from_index", "expected true or false");
         rp->oracle_from_index = x->boolean;
     }
-    if ((x = ks_json_min_get(r->doc, v, "start")) &&
+    if ((x = ks_json_get(v, "start")) &&
         (rc = read_time(r, x, "replay.start", &rp->start_ns)) != KS_OK)
         return rc;
-    if ((x = ks_json_min_get(r->doc, v, "end")) &&
-        (rc = read_time(r, x, "replay.end", &rp->end_ns)) != KS_OK)
+    if ((x = ks_json_get(v, "end")) && (rc = read_time(r, x, "replay.end", &rp->end_ns)) != KS_OK)
         return rc;
     if (rp->start_ns && rp->end_ns && rp->end_ns <= rp->start_ns)
         return bad(r, "replay.end", "must be after replay.start");
-    if ((x = ks_json_min_get(r->doc, v, "symbols"))) {
+    if ((x = ks_json_get(v, "symbols"))) {
         if (x->type != KS_JSON_ARRAY || x->count > KS_SIM_MAX_REPLAY_SYMBOLS)
             return bad(r, "replay.symbols", "expected an array of at most %d names",
                        KS_SIM_MAX_REPLAY_SYMBOLS);
         uint32_t i = 0;
-        for (const ks_json_t *p = ks_json_min_first(r->doc, x); p;
-             p = ks_json_min_next(r->doc, p), i++) {
+        for (const ks_json_t *p = x->child; p; p = p->next, i++) {
             snprintf(kp, sizeof(kp), "replay.symbols[%u]", i);
             if (p->type != KS_JSON_STRING || !p->len || p->len >= KS_SYMBOL_LEN)
                 return bad(r, kp,
@@ -326,13 +320,13 @@ static int read_replay(reader_t *r, const ks_json_t *v, ks_sim_config_t *cfg)
         }
         rp->n_symbols = i;
     }
-    if ((x = ks_json_min_get(r->doc, v, "spread_bps")) &&
+    if ((x = ks_json_get(v, "spread_bps")) &&
         (rc = read_dec_range(r, x, "replay.spread_bps", "0", "1000", 4, &rp->spread_bps)))
         return rc;
-    if ((x = ks_json_min_get(r->doc, v, "depth_usd")) &&
+    if ((x = ks_json_get(v, "depth_usd")) &&
         (rc = read_dec_range(r, x, "replay.depth_usd", "0.01", "1000000000000", 8, &rp->depth_usd)))
         return rc;
-    if ((x = ks_json_min_get(r->doc, v, "min_notional")) &&
+    if ((x = ks_json_get(v, "min_notional")) &&
         (rc = read_dec_range(r, x, "replay.min_notional", "0", "1000000", 8, &rp->min_notional)))
         return rc;
     return KS_OK;
@@ -351,7 +345,7 @@ static int fault_obj(reader_t *r, const ks_json_t *v, const char *name, const ch
 static int fault_num(reader_t *r, const ks_json_t *obj, const char *name, const char *key,
                      double lo, double hi, double *out)
 {
-    const ks_json_t *x = ks_json_min_get(r->doc, obj, key);
+    const ks_json_t *x = ks_json_get(obj, key);
     char path[96];
     snprintf(path, sizeof(path), "faults.%s.%s", name, key);
     return x ? read_num(r, x, path, lo, hi, out) : KS_OK;
@@ -360,7 +354,7 @@ static int fault_num(reader_t *r, const ks_json_t *obj, const char *name, const 
 static int fault_int(reader_t *r, const ks_json_t *obj, const char *name, const char *key,
                      int64_t lo, int64_t hi, int32_t *out)
 {
-    const ks_json_t *x = ks_json_min_get(r->doc, obj, key);
+    const ks_json_t *x = ks_json_get(obj, key);
     char path[96];
     snprintf(path, sizeof(path), "faults.%s.%s", name, key);
     return x ? read_int(r, x, path, lo, hi, out) : KS_OK;
@@ -383,11 +377,11 @@ static int read_faults(reader_t *r, const ks_json_t *v, ks_sim_config_t *cfg)
         return bad(r, "faults", "expected an object of fault kinds");
     if ((rc = check_keys(r, v, "faults", keys)) != KS_OK)
         return rc;
-    if ((o = ks_json_min_get(r->doc, v, "reject"))) {
+    if ((o = ks_json_get(v, "reject"))) {
         if ((rc = fault_obj(r, o, "reject", k_reject)) ||
             (rc = fault_num(r, o, "reject", "p", 0, 1, &f->reject_p)))
             return rc;
-        if ((x = ks_json_min_get(r->doc, o, "kind"))) {
+        if ((x = ks_json_get(o, "kind"))) {
             if (x->type == KS_JSON_STRING && strcmp(x->text, "spot") == 0)
                 f->reject_kind = KS_KIND_SPOT;
             else if (x->type == KS_JSON_STRING && strcmp(x->text, "perp") == 0)
@@ -395,13 +389,12 @@ static int read_faults(reader_t *r, const ks_json_t *v, ks_sim_config_t *cfg)
             else
                 return bad(r, "faults.reject.kind", "expected \"spot\" or \"perp\"");
         }
-        if ((x = ks_json_min_get(r->doc, o, "symbols"))) {
+        if ((x = ks_json_get(o, "symbols"))) {
             if (x->type != KS_JSON_ARRAY || x->count > KS_SIM_MAX_FAULT_SYMBOLS)
                 return bad(r, "faults.reject.symbols", "expected an array of at most %d names",
                            KS_SIM_MAX_FAULT_SYMBOLS);
             uint32_t i = 0;
-            for (const ks_json_t *p = ks_json_min_first(r->doc, x); p;
-                 p = ks_json_min_next(r->doc, p), i++) {
+            for (const ks_json_t *p = x->child; p; p = p->next, i++) {
                 if (p->type != KS_JSON_STRING || !p->len || p->len >= KS_SYMBOL_LEN) {
                     char kp[64];
                     snprintf(kp, sizeof(kp), "faults.reject.symbols[%u]", i);
@@ -412,7 +405,7 @@ static int read_faults(reader_t *r, const ks_json_t *v, ks_sim_config_t *cfg)
             f->n_reject_symbols = i;
         }
     }
-    if ((o = ks_json_min_get(r->doc, v, "delay"))) {
+    if ((o = ks_json_get(v, "delay"))) {
         f->delay_max_ms = 3000;
         if ((rc = fault_obj(r, o, "delay", k_delay)) ||
             (rc = fault_num(r, o, "delay", "p", 0, 1, &f->delay_p)) ||
@@ -422,15 +415,15 @@ static int read_faults(reader_t *r, const ks_json_t *v, ks_sim_config_t *cfg)
         if (f->delay_max_ms < f->delay_min_ms)
             return bad(r, "faults.delay.max_ms", "must be at least min_ms");
     }
-    if ((o = ks_json_min_get(r->doc, v, "lose_ack")) &&
+    if ((o = ks_json_get(v, "lose_ack")) &&
         ((rc = fault_obj(r, o, "lose_ack", k_p)) ||
          (rc = fault_num(r, o, "lose_ack", "p", 0, 1, &f->lose_ack_p))))
         return rc;
-    if ((o = ks_json_min_get(r->doc, v, "lose_fill")) &&
+    if ((o = ks_json_get(v, "lose_fill")) &&
         ((rc = fault_obj(r, o, "lose_fill", k_p)) ||
          (rc = fault_num(r, o, "lose_fill", "p", 0, 1, &f->lose_fill_p))))
         return rc;
-    if ((o = ks_json_min_get(r->doc, v, "partial"))) {
+    if ((o = ks_json_get(v, "partial"))) {
         f->partial_min = 0.1;
         f->partial_max = 0.9;
         if ((rc = fault_obj(r, o, "partial", k_partial)) ||
@@ -441,7 +434,7 @@ static int read_faults(reader_t *r, const ks_json_t *v, ks_sim_config_t *cfg)
         if (f->partial_max < f->partial_min)
             return bad(r, "faults.partial.max", "must be at least min");
     }
-    if ((o = ks_json_min_get(r->doc, v, "rate_limit"))) {
+    if ((o = ks_json_get(v, "rate_limit"))) {
         f->ratelimit_every_s = 600;
         f->ratelimit_ms = 2000;
         if ((rc = fault_obj(r, o, "rate_limit", k_rl)) ||
@@ -451,7 +444,7 @@ static int read_faults(reader_t *r, const ks_json_t *v, ks_sim_config_t *cfg)
                             &f->ratelimit_retry_after_ms)))
             return rc;
     }
-    if ((o = ks_json_min_get(r->doc, v, "disconnect"))) {
+    if ((o = ks_json_get(v, "disconnect"))) {
         f->disconnect_every_s = 3600;
         f->disconnect_ms = 5000;
         if ((rc = fault_obj(r, o, "disconnect", k_dc)) ||
@@ -507,7 +500,7 @@ static int read_symbol(reader_t *r, const ks_json_t *v, uint32_t i, ks_sim_confi
         return bad(r, path, "expected a base name or an object with \"base\"");
     if ((rc = check_keys(r, v, path, keys)) != KS_OK)
         return rc;
-    const ks_json_t *b = ks_json_min_get(r->doc, v, "base");
+    const ks_json_t *b = ks_json_get(v, "base");
     char base[KS_ASSET_LEN];
     snprintf(kp, sizeof(kp), "%s.base", path);
     if (!b)
@@ -520,7 +513,7 @@ static int read_symbol(reader_t *r, const ks_json_t *v, uint32_t i, ks_sim_confi
     for (size_t k = 0; k < sizeof(profiles) / sizeof(profiles[0]); k++)
         known |= strcmp(profiles[k].base, base) == 0;
 
-#define KEY(name) (snprintf(kp, sizeof(kp), "%s.%s", path, name), ks_json_min_get(r->doc, v, name))
+#define KEY(name) (snprintf(kp, sizeof(kp), "%s.%s", path, name), ks_json_get(v, name))
     const ks_json_t *x;
     if ((x = KEY("price")) &&
         (rc = read_dec_range(r, x, kp, "0.00000001", "100000000", 8, &s->price)) != KS_OK)
@@ -645,27 +638,26 @@ int ks_sim_config_parse(const char *json, ks_sim_config_t *cfg, char *err, size_
                                        "faults",
                                        "audit_file",
                                        NULL};
-    ks_json_doc_t doc;
-    reader_t r = {&doc, err, err_len};
+    ks_json_doc_t doc = KS_JSON_DOC_INIT;
+    reader_t r = {err, err_len};
     const ks_json_t *root, *x;
     char jerr[KS_REASON_LEN];
     int rc = KS_OK;
 
     defaults(cfg);
-    memset(&doc, 0, sizeof(doc));
     bool blank = true;
     for (const char *p = json; p && *p && blank; p++)
         blank = *p == ' ' || *p == '\t' || *p == '\n' || *p == '\r';
     if (!blank) {
-        if ((rc = ks_json_min_parse(json, (size_t)-1, &doc, jerr, sizeof(jerr))) != KS_OK) {
+        if ((rc = ks_json_parse(json, (size_t)-1, &doc, jerr, sizeof(jerr))) != KS_OK) {
             snprintf(err, err_len, "config: %s", jerr);
             goto done;
         }
-        root = ks_json_min_root(&doc);
+        root = doc.root;
         if (root->type == KS_JSON_NULL)
             root = NULL;
         else if (root->type != KS_JSON_OBJECT) {
-            rc = bad(&r, "config", "expected an object, got %s", ks_json_min_type_name(root->type));
+            rc = bad(&r, "config", "expected an object, got %s", ks_json_type_name(root->type));
             goto done;
         }
     } else {
@@ -674,7 +666,7 @@ int ks_sim_config_parse(const char *json, ks_sim_config_t *cfg, char *err, size_
     if (root && (rc = check_keys(&r, root, "", keys)) != KS_OK)
         goto done;
 
-#define GET(name) (root ? ks_json_min_get(&doc, root, name) : NULL)
+#define GET(name) ks_json_get(root, name)
     if ((x = GET("seed"))) {
         char *end;
         errno = 0;
@@ -777,8 +769,7 @@ int ks_sim_config_parse(const char *json, ks_sim_config_t *cfg, char *err, size_
             goto done;
         }
         uint32_t i = 0;
-        for (const ks_json_t *s = ks_json_min_first(&doc, x); s;
-             s = ks_json_min_next(&doc, s), i++) {
+        for (const ks_json_t *s = x->child; s; s = s->next, i++) {
             if ((rc = read_symbol(&r, s, i, cfg, &cfg->symbols[i])) != KS_OK)
                 goto done;
             if (strcmp(cfg->symbols[i].base, cfg->quote) == 0) {
@@ -804,6 +795,6 @@ int ks_sim_config_parse(const char *json, ks_sim_config_t *cfg, char *err, size_
     }
     rc = KS_OK;
 done:
-    ks_json_min_free(&doc);
+    ks_json_free(&doc);
     return rc;
 }

@@ -16,7 +16,6 @@
  * and the diff still applied), and BBOs older than the book are dropped. */
 #include "sim_replay.h"
 
-#include "json_min.h"
 #include "sim_lines.h"
 #include "sim_time.h"
 
@@ -68,11 +67,6 @@ typedef struct rctx {
 } rctx_t;
 
 /* ---- small JSON helpers --------------------------------------------------------------- */
-
-static const ks_json_t *jget(const ks_json_doc_t *d, const ks_json_t *o, const char *k)
-{
-    return ks_json_min_get(d, o, k);
-}
 
 /* A decimal from its text. Values with more significant digits than a ks_dec_t holds
  * (some 24 h notional volumes: "1516669192.1953897476") lose their last fraction digits. */
@@ -179,22 +173,21 @@ static void seen_msg(rctx_t *c, int kind)
 
 /* Reads [[px, qty], ...] (Binance, Bybit) or [{px, sz}, ...] (Hyperliquid) into c->lv
  * from position *n. */
-static bool read_levels(rctx_t *c, int32_t inst, const ks_json_doc_t *d, const ks_json_t *arr,
-                        uint32_t *n)
+static bool read_levels(rctx_t *c, int32_t inst, const ks_json_t *arr, uint32_t *n)
 {
     if (!arr)
         return true;
     if (arr->type != KS_JSON_ARRAY)
         return false;
-    for (const ks_json_t *x = ks_json_min_first(d, arr); x; x = ks_json_min_next(d, x)) {
+    for (const ks_json_t *x = arr->child; x; x = x->next) {
         ks_level_t l;
         if (x->type == KS_JSON_ARRAY) {
-            const ks_json_t *p = ks_json_min_first(d, x);
-            const ks_json_t *q = p ? ks_json_min_next(d, p) : NULL;
+            const ks_json_t *p = x->child;
+            const ks_json_t *q = p ? p->next : NULL;
             if (!jdec(p, &l.px) || !jdec(q, &l.qty))
                 return false;
         } else if (x->type == KS_JSON_OBJECT) {
-            if (!jdec(jget(d, x, "px"), &l.px) || !jdec(jget(d, x, "sz"), &l.qty))
+            if (!jdec(ks_json_get(x, "px"), &l.px) || !jdec(ks_json_get(x, "sz"), &l.qty))
                 return false;
         } else {
             return false;
@@ -329,8 +322,7 @@ static int binance_symbol_inst(rctx_t *c, const char *sym)
 }
 
 /* A REST depth snapshot {"lastUpdateId", "bids", "asks"} for `symbol`. */
-static int binance_rest_depth(rctx_t *c, int64_t ts, const ks_json_doc_t *d, const ks_json_t *o,
-                              const char *symbol)
+static int binance_rest_depth(rctx_t *c, int64_t ts, const ks_json_t *o, const char *symbol)
 {
     uint64_t last;
     int64_t vts = 0;
@@ -339,54 +331,53 @@ static int binance_rest_depth(rctx_t *c, int64_t ts, const ks_json_doc_t *d, con
         return KS_EPROTO;
     seen_msg(c, KS_RP_BOOK);
     int32_t inst = binance_symbol_inst(c, symbol);
-    if (inst < 0 || !ju64(jget(d, o, "lastUpdateId"), &last))
+    if (inst < 0 || !ju64(ks_json_get(o, "lastUpdateId"), &last))
         return KS_EPROTO;
-    jms(jget(d, o, "E"), &vts);
-    if (!read_levels(c, inst, d, jget(d, o, "bids"), &nb))
+    jms(ks_json_get(o, "E"), &vts);
+    if (!read_levels(c, inst, ks_json_get(o, "bids"), &nb))
         return KS_EPROTO;
     na = nb;
-    if (!read_levels(c, inst, d, jget(d, o, "asks"), &na))
+    if (!read_levels(c, inst, ks_json_get(o, "asks"), &na))
         return KS_EPROTO;
     return binance_snapshot(c, ts, vts, inst, last, nb, na - nb);
 }
 
 /* One Binance stream payload (the "data" of a combined stream, or a raw one). */
-static int binance_payload(rctx_t *c, int64_t ts, const ks_json_doc_t *d, const ks_json_t *o,
-                           const char *stream)
+static int binance_payload(rctx_t *c, int64_t ts, const ks_json_t *o, const char *stream)
 {
     char ev[32] = "", sym[KS_SYMBOL_LEN];
-    jstr(jget(d, o, "e"), ev, sizeof(ev));
+    jstr(ks_json_get(o, "e"), ev, sizeof(ev));
     if (!ev[0] && stream && strstr(stream, "@bookTicker"))
         ks_strlcpy(ev, "bookTicker", sizeof(ev));
-    if (!ev[0] && jget(d, o, "lastUpdateId"))
-        return binance_rest_depth(c, ts, d, o, c->last_symbol);
+    if (!ev[0] && ks_json_get(o, "lastUpdateId"))
+        return binance_rest_depth(c, ts, o, c->last_symbol);
     /* Spot or futures: futures diffs carry pu, futures bookTickers carry e. */
     if (!c->binance_mode) {
         if (strcmp(ev, "depthUpdate") == 0)
-            c->binance_mode = jget(d, o, "pu") ? 1 : 2;
+            c->binance_mode = ks_json_get(o, "pu") ? 1 : 2;
         else if (stream && strstr(stream, "@bookTicker"))
-            c->binance_mode = jget(d, o, "e") ? 1 : 2;
+            c->binance_mode = ks_json_get(o, "e") ? 1 : 2;
     }
     if (strcmp(ev, "forceOrder") == 0) {
-        const ks_json_t *x = jget(d, o, "o");
+        const ks_json_t *x = ks_json_get(o, "o");
         seen_msg(c, KS_RP_LIQ);
         ks_rp_event_t e;
         char side[8] = "";
         memset(&e, 0, sizeof(e));
-        if (!x || !jstr(jget(d, x, "s"), sym, sizeof(sym)) || !jstr(jget(d, x, "S"), side, 8) ||
-            !jdec(jget(d, x, "ap"), &e.px) ||
-            !(jdec(jget(d, x, "z"), &e.qty) || jdec(jget(d, x, "q"), &e.qty)))
+        if (!x || !jstr(ks_json_get(x, "s"), sym, sizeof(sym)) ||
+            !jstr(ks_json_get(x, "S"), side, 8) || !jdec(ks_json_get(x, "ap"), &e.px) ||
+            !(jdec(ks_json_get(x, "z"), &e.qty) || jdec(ks_json_get(x, "q"), &e.qty)))
             return KS_EPROTO;
         if ((e.inst = pair_inst(c, KS_KIND_PERP, sym)) < 0)
             return KS_EPROTO;
         e.side = strcmp(side, "SELL") == 0 ? KS_SIDE_SELL : KS_SIDE_BUY;
         e.kind = KS_RP_LIQ;
         e.ts = ts;
-        jms(jget(d, x, "T"), &e.venue_ts);
+        jms(ks_json_get(x, "T"), &e.venue_ts);
         ks_replay_seen(c->r, e.inst, e.px, e.qty);
         return push(c, &e);
     }
-    if (!jstr(jget(d, o, "s"), sym, sizeof(sym))) {
+    if (!jstr(ks_json_get(o, "s"), sym, sizeof(sym))) {
         c->f->skipped++;
         return KS_OK;
     }
@@ -401,30 +392,30 @@ static int binance_payload(rctx_t *c, int64_t ts, const ks_json_doc_t *d, const 
         uint64_t U = 0, u = 0, pu = 0;
         seen_msg(c, KS_RP_BOOK);
         uint32_t nb = 0, na;
-        jms(jget(d, o, "E"), &e.venue_ts);
-        if (!ju64(jget(d, o, "U"), &U) || !ju64(jget(d, o, "u"), &u))
+        jms(ks_json_get(o, "E"), &e.venue_ts);
+        if (!ju64(ks_json_get(o, "U"), &U) || !ju64(ks_json_get(o, "u"), &u))
             return KS_EPROTO;
-        ju64(jget(d, o, "pu"), &pu);
-        if (!read_levels(c, inst, d, jget(d, o, "b"), &nb))
+        ju64(ks_json_get(o, "pu"), &pu);
+        if (!read_levels(c, inst, ks_json_get(o, "b"), &nb))
             return KS_EPROTO;
         na = nb;
-        if (!read_levels(c, inst, d, jget(d, o, "a"), &na))
+        if (!read_levels(c, inst, ks_json_get(o, "a"), &na))
             return KS_EPROTO;
         return binance_diff(c, ts, e.venue_ts, inst, U, u, pu, nb, na - nb);
     }
     if (strcmp(ev, "bookTicker") == 0) {
         uint64_t u = 0;
-        ju64(jget(d, o, "u"), &u);
+        ju64(ks_json_get(o, "u"), &u);
         seen_msg(c, KS_RP_BBO);
         bsync_t *s = sync_of(c, inst);
         if (s && s->synced && u && u <= s->last_u) {
             c->f->skipped++; /* older than the book */
             return KS_OK;
         }
-        if (!jdec(jget(d, o, "b"), &e.px) || !jdec(jget(d, o, "B"), &e.qty) ||
-            !jdec(jget(d, o, "a"), &e.px2) || !jdec(jget(d, o, "A"), &e.qty2))
+        if (!jdec(ks_json_get(o, "b"), &e.px) || !jdec(ks_json_get(o, "B"), &e.qty) ||
+            !jdec(ks_json_get(o, "a"), &e.px2) || !jdec(ks_json_get(o, "A"), &e.qty2))
             return KS_EPROTO;
-        jms(jget(d, o, "E"), &e.venue_ts);
+        jms(ks_json_get(o, "E"), &e.venue_ts);
         e.kind = KS_RP_BBO;
         ks_replay_seen(c->r, inst, e.px, e.qty);
         ks_replay_seen(c->r, inst, e.px2, e.qty2);
@@ -432,13 +423,13 @@ static int binance_payload(rctx_t *c, int64_t ts, const ks_json_doc_t *d, const 
         return push(c, &e);
     }
     if (strcmp(ev, "trade") == 0 || strcmp(ev, "aggTrade") == 0) {
-        const ks_json_t *m = jget(d, o, "m");
+        const ks_json_t *m = ks_json_get(o, "m");
         seen_msg(c, KS_RP_TRADE);
-        if (!jdec(jget(d, o, "p"), &e.px) || !jdec(jget(d, o, "q"), &e.qty) || !m ||
+        if (!jdec(ks_json_get(o, "p"), &e.px) || !jdec(ks_json_get(o, "q"), &e.qty) || !m ||
             m->type != KS_JSON_BOOL)
             return KS_EPROTO;
         e.side = m->boolean ? KS_SIDE_SELL : KS_SIDE_BUY; /* buyer is maker: a sell took */
-        jms(jget(d, o, "T"), &e.venue_ts);
+        jms(ks_json_get(o, "T"), &e.venue_ts);
         e.kind = KS_RP_TRADE;
         ks_replay_seen(c->r, inst, e.px, e.qty);
         return push(c, &e);
@@ -447,17 +438,17 @@ static int binance_payload(rctx_t *c, int64_t ts, const ks_json_doc_t *d, const 
         ks_rp_ticker_t t;
         seen_msg(c, KS_RP_TICKER);
         memset(&t, 0, sizeof(t));
-        if (jdec(jget(d, o, "p"), &t.mark)) {
+        if (jdec(ks_json_get(o, "p"), &t.mark)) {
             t.fields |= KS_TK_MARK;
             ks_replay_inst_mut(c->r, inst)->flags |= KS_RPI_MARK;
         }
-        if (jdec(jget(d, o, "i"), &t.index) && t.index.mant)
+        if (jdec(ks_json_get(o, "i"), &t.index) && t.index.mant)
             t.fields |= KS_TK_INDEX;
-        if (jdec(jget(d, o, "r"), &t.funding_rate))
+        if (jdec(ks_json_get(o, "r"), &t.funding_rate))
             t.fields |= KS_TK_FUNDING_RATE;
-        if (jms(jget(d, o, "T"), &t.next_funding_ts) && t.next_funding_ts)
+        if (jms(ks_json_get(o, "T"), &t.next_funding_ts) && t.next_funding_ts)
             t.fields |= KS_TK_NEXT_FUNDING;
-        jms(jget(d, o, "E"), &e.venue_ts);
+        jms(ks_json_get(o, "E"), &e.venue_ts);
         e.kind = KS_RP_TICKER;
         if (ks_replay_push_ticker(c->r, &t, &e.off) != KS_OK)
             return KS_ENOMEM;
@@ -470,32 +461,30 @@ static int binance_payload(rctx_t *c, int64_t ts, const ks_json_doc_t *d, const 
 }
 
 /* exchangeInfo (futures or spot): tick, lot, min qty, min notional per symbol. */
-static int binance_exchange_info(rctx_t *c, const ks_json_doc_t *d, const ks_json_t *root,
-                                 uint8_t kind)
+static int binance_exchange_info(rctx_t *c, const ks_json_t *root, uint8_t kind)
 {
-    const ks_json_t *syms = jget(d, root, "symbols");
+    const ks_json_t *syms = ks_json_get(root, "symbols");
     if (!syms || syms->type != KS_JSON_ARRAY)
         return KS_EPROTO;
-    for (const ks_json_t *s = ks_json_min_first(d, syms); s; s = ks_json_min_next(d, s)) {
+    for (const ks_json_t *s = syms->child; s; s = s->next) {
         ks_rp_meta_t m;
         memset(&m, 0, sizeof(m));
         m.kind = kind;
-        if (!jstr(jget(d, s, "symbol"), m.venue_symbol, sizeof(m.venue_symbol)))
+        if (!jstr(ks_json_get(s, "symbol"), m.venue_symbol, sizeof(m.venue_symbol)))
             continue;
-        const ks_json_t *fl = jget(d, s, "filters");
-        for (const ks_json_t *x = fl ? ks_json_min_first(d, fl) : NULL; x;
-             x = ks_json_min_next(d, x)) {
+        const ks_json_t *fl = ks_json_get(s, "filters");
+        for (const ks_json_t *x = fl ? fl->child : NULL; x; x = x->next) {
             char ft[32];
-            if (!jstr(jget(d, x, "filterType"), ft, sizeof(ft)))
+            if (!jstr(ks_json_get(x, "filterType"), ft, sizeof(ft)))
                 continue;
             if (strcmp(ft, "PRICE_FILTER") == 0)
-                jdec(jget(d, x, "tickSize"), &m.tick);
+                jdec(ks_json_get(x, "tickSize"), &m.tick);
             else if (strcmp(ft, "LOT_SIZE") == 0) {
-                jdec(jget(d, x, "stepSize"), &m.lot);
-                jdec(jget(d, x, "minQty"), &m.min_qty);
+                jdec(ks_json_get(x, "stepSize"), &m.lot);
+                jdec(ks_json_get(x, "minQty"), &m.min_qty);
             } else if (strcmp(ft, "MIN_NOTIONAL") == 0 || strcmp(ft, "NOTIONAL") == 0) {
-                if (!jdec(jget(d, x, "notional"), &m.min_notional))
-                    jdec(jget(d, x, "minNotional"), &m.min_notional);
+                if (!jdec(ks_json_get(x, "notional"), &m.min_notional))
+                    jdec(ks_json_get(x, "minNotional"), &m.min_notional);
             }
         }
         if (ks_replay_meta_put(c->r, &m) != KS_OK)
@@ -506,37 +495,36 @@ static int binance_exchange_info(rctx_t *c, const ks_json_doc_t *d, const ks_jso
 
 /* ---- Bybit ---------------------------------------------------------------------------- */
 
-static int bybit_instruments(rctx_t *c, const ks_json_doc_t *d, const ks_json_t *root)
+static int bybit_instruments(rctx_t *c, const ks_json_t *root)
 {
-    const ks_json_t *res = jget(d, root, "result");
+    const ks_json_t *res = ks_json_get(root, "result");
     char cat[16] = "";
-    if (!res || !jstr(jget(d, res, "category"), cat, sizeof(cat)))
+    if (!res || !jstr(ks_json_get(res, "category"), cat, sizeof(cat)))
         return KS_EPROTO;
     uint8_t kind = strcmp(cat, "spot") == 0 ? KS_KIND_SPOT : KS_KIND_PERP;
-    const ks_json_t *list = jget(d, res, "list");
-    for (const ks_json_t *s = list ? ks_json_min_first(d, list) : NULL; s;
-         s = ks_json_min_next(d, s)) {
+    const ks_json_t *list = ks_json_get(res, "list");
+    for (const ks_json_t *s = list ? list->child : NULL; s; s = s->next) {
         ks_rp_meta_t m;
         memset(&m, 0, sizeof(m));
         m.kind = kind;
-        if (!jstr(jget(d, s, "symbol"), m.venue_symbol, sizeof(m.venue_symbol)))
+        if (!jstr(ks_json_get(s, "symbol"), m.venue_symbol, sizeof(m.venue_symbol)))
             continue;
-        const ks_json_t *pf = jget(d, s, "priceFilter"), *lf = jget(d, s, "lotSizeFilter");
-        const ks_json_t *lev = jget(d, s, "leverageFilter");
+        const ks_json_t *pf = ks_json_get(s, "priceFilter"), *lf = ks_json_get(s, "lotSizeFilter");
+        const ks_json_t *lev = ks_json_get(s, "leverageFilter");
         if (pf)
-            jdec(jget(d, pf, "tickSize"), &m.tick);
+            jdec(ks_json_get(pf, "tickSize"), &m.tick);
         if (lf) {
-            if (!jdec(jget(d, lf, "qtyStep"), &m.lot))
-                jdec(jget(d, lf, "basePrecision"), &m.lot);
-            jdec(jget(d, lf, "minOrderQty"), &m.min_qty);
-            if (!jdec(jget(d, lf, "minNotionalValue"), &m.min_notional))
-                jdec(jget(d, lf, "minOrderAmt"), &m.min_notional);
+            if (!jdec(ks_json_get(lf, "qtyStep"), &m.lot))
+                jdec(ks_json_get(lf, "basePrecision"), &m.lot);
+            jdec(ks_json_get(lf, "minOrderQty"), &m.min_qty);
+            if (!jdec(ks_json_get(lf, "minNotionalValue"), &m.min_notional))
+                jdec(ks_json_get(lf, "minOrderAmt"), &m.min_notional);
         }
         ks_dec_t x;
-        if (lev && jdec(jget(d, lev, "maxLeverage"), &x) &&
+        if (lev && jdec(ks_json_get(lev, "maxLeverage"), &x) &&
             ks_dec_rescale(x, 0, KS_ROUND_FLOOR, &x) == KS_OK && x.mant > 0 && x.mant < 1000)
             m.max_leverage = (int32_t)x.mant;
-        const ks_json_t *fi = jget(d, s, "fundingInterval");
+        const ks_json_t *fi = ks_json_get(s, "fundingInterval");
         uint64_t minutes;
         if (ju64(fi, &minutes) && minutes >= 60)
             m.funding_interval_h = (int32_t)(minutes / 60);
@@ -547,17 +535,16 @@ static int bybit_instruments(rctx_t *c, const ks_json_doc_t *d, const ks_json_t 
 }
 
 /* One Bybit v5 public message. */
-static int bybit_msg(rctx_t *c, int64_t ts, const ks_json_doc_t *d, const ks_json_t *o,
-                     uint8_t kind)
+static int bybit_msg(rctx_t *c, int64_t ts, const ks_json_t *o, uint8_t kind)
 {
     char topic[96];
-    if (!jstr(jget(d, o, "topic"), topic, sizeof(topic))) {
+    if (!jstr(ks_json_get(o, "topic"), topic, sizeof(topic))) {
         c->f->skipped++; /* subscription acks, pongs */
         return KS_OK;
     }
-    const ks_json_t *data = jget(d, o, "data");
+    const ks_json_t *data = ks_json_get(o, "data");
     int64_t vts = 0;
-    jms(jget(d, o, "ts"), &vts);
+    jms(ks_json_get(o, "ts"), &vts);
     const char *sym = strrchr(topic, '.');
     sym = sym ? sym + 1 : topic;
     if (strncmp(topic, "kline.", 6) == 0) {
@@ -572,11 +559,11 @@ static int bybit_msg(rctx_t *c, int64_t ts, const ks_json_doc_t *d, const ks_jso
         char type[16] = "";
         seen_msg(c, KS_RP_BOOK);
         uint32_t nb = 0, na;
-        jstr(jget(d, o, "type"), type, sizeof(type));
-        if (!read_levels(c, inst, d, jget(d, data, "b"), &nb))
+        jstr(ks_json_get(o, "type"), type, sizeof(type));
+        if (!read_levels(c, inst, ks_json_get(data, "b"), &nb))
             return KS_EPROTO;
         na = nb;
-        if (!read_levels(c, inst, d, jget(d, data, "a"), &na))
+        if (!read_levels(c, inst, ks_json_get(data, "a"), &na))
             return KS_EPROTO;
         return push_book(c, ts, vts, inst, strcmp(type, "snapshot") == 0, nb, na - nb);
     }
@@ -600,14 +587,14 @@ static int bybit_msg(rctx_t *c, int64_t ts, const ks_json_doc_t *d, const ks_jso
         };
         for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
             ks_dec_t *dst = (ks_dec_t *)((char *)&t + fields[i].off);
-            const ks_json_t *v = jget(d, data, fields[i].key);
+            const ks_json_t *v = ks_json_get(data, fields[i].key);
             if (v && v->len && jdec(v, dst))
                 t.fields |= fields[i].field;
         }
-        if (jms(jget(d, data, "nextFundingTime"), &t.next_funding_ts) && t.next_funding_ts)
+        if (jms(ks_json_get(data, "nextFundingTime"), &t.next_funding_ts) && t.next_funding_ts)
             t.fields |= KS_TK_NEXT_FUNDING;
         uint64_t ih;
-        if (ju64(jget(d, data, "fundingIntervalHour"), &ih) && ih > 0 && ih <= 24) {
+        if (ju64(ks_json_get(data, "fundingIntervalHour"), &ih) && ih > 0 && ih <= 24) {
             t.funding_interval_h = (int32_t)ih;
             t.fields |= KS_TK_FUNDING_INTERVAL;
             ks_rp_inst_t *in = ks_replay_inst_mut(c->r, inst);
@@ -639,16 +626,15 @@ static int bybit_msg(rctx_t *c, int64_t ts, const ks_json_doc_t *d, const ks_jso
         seen_msg(c, liq ? KS_RP_LIQ : KS_RP_TRADE);
         if (data->type != KS_JSON_ARRAY)
             data = NULL;
-        for (const ks_json_t *x = data ? ks_json_min_first(d, data) : NULL; x;
-             x = ks_json_min_next(d, x)) {
+        for (const ks_json_t *x = data ? data->child : NULL; x; x = x->next) {
             ks_rp_event_t e;
             char side[8] = "";
             memset(&e, 0, sizeof(e));
-            if (!jdec(jget(d, x, "p"), &e.px) || !jdec(jget(d, x, "v"), &e.qty) ||
-                !jstr(jget(d, x, "S"), side, sizeof(side)))
+            if (!jdec(ks_json_get(x, "p"), &e.px) || !jdec(ks_json_get(x, "v"), &e.qty) ||
+                !jstr(ks_json_get(x, "S"), side, sizeof(side)))
                 return KS_EPROTO;
             e.ts = ts;
-            jms(jget(d, x, "T"), &e.venue_ts);
+            jms(ks_json_get(x, "T"), &e.venue_ts);
             e.inst = inst;
             if (liq) {
                 /* S is the liquidated position's side: Buy = a long, closed by a sell. */
@@ -671,26 +657,26 @@ static int bybit_msg(rctx_t *c, int64_t ts, const ks_json_doc_t *d, const ks_jso
 
 /* ---- Hyperliquid ---------------------------------------------------------------------- */
 
-static int hl_msg(rctx_t *c, int64_t ts, const ks_json_doc_t *d, const ks_json_t *o)
+static int hl_msg(rctx_t *c, int64_t ts, const ks_json_t *o)
 {
     char ch[32] = "", coin[KS_SYMBOL_LEN];
-    const ks_json_t *data = jget(d, o, "data");
-    jstr(jget(d, o, "channel"), ch, sizeof(ch));
+    const ks_json_t *data = ks_json_get(o, "data");
+    jstr(ks_json_get(o, "channel"), ch, sizeof(ch));
     if (strcmp(ch, "l2Book") == 0 || strcmp(ch, "bbo") == 0) {
         int64_t vts = 0;
         seen_msg(c, strcmp(ch, "bbo") == 0 ? KS_RP_BBO : KS_RP_BOOK);
-        if (!data || !jstr(jget(d, data, "coin"), coin, sizeof(coin)))
+        if (!data || !jstr(ks_json_get(data, "coin"), coin, sizeof(coin)))
             return KS_EPROTO;
         int32_t inst = hl_inst(c, coin);
         if (inst < 0) {
             c->f->skipped++;
             return KS_OK;
         }
-        jms(jget(d, data, "time"), &vts);
+        jms(ks_json_get(data, "time"), &vts);
         if (strcmp(ch, "bbo") == 0) {
-            const ks_json_t *bbo = jget(d, data, "bbo");
-            const ks_json_t *b = bbo ? ks_json_min_first(d, bbo) : NULL;
-            const ks_json_t *a = b ? ks_json_min_next(d, b) : NULL;
+            const ks_json_t *bbo = ks_json_get(data, "bbo");
+            const ks_json_t *b = bbo ? bbo->child : NULL;
+            const ks_json_t *a = b ? b->next : NULL;
             ks_rp_event_t e;
             memset(&e, 0, sizeof(e));
             e.ts = ts;
@@ -698,26 +684,26 @@ static int hl_msg(rctx_t *c, int64_t ts, const ks_json_doc_t *d, const ks_json_t
             e.inst = inst;
             e.kind = KS_RP_BBO;
             if (b && b->type == KS_JSON_OBJECT) {
-                jdec(jget(d, b, "px"), &e.px);
-                jdec(jget(d, b, "sz"), &e.qty);
+                jdec(ks_json_get(b, "px"), &e.px);
+                jdec(ks_json_get(b, "sz"), &e.qty);
             }
             if (a && a->type == KS_JSON_OBJECT) {
-                jdec(jget(d, a, "px"), &e.px2);
-                jdec(jget(d, a, "sz"), &e.qty2);
+                jdec(ks_json_get(a, "px"), &e.px2);
+                jdec(ks_json_get(a, "sz"), &e.qty2);
             }
             ks_replay_seen(c->r, inst, e.px, e.qty);
             ks_replay_seen(c->r, inst, e.px2, e.qty2);
             ks_replay_inst_mut(c->r, inst)->flags |= KS_RPI_BOOK;
             return push(c, &e);
         }
-        const ks_json_t *lv = jget(d, data, "levels");
-        const ks_json_t *bids = lv ? ks_json_min_first(d, lv) : NULL;
-        const ks_json_t *asks = bids ? ks_json_min_next(d, bids) : NULL;
+        const ks_json_t *lv = ks_json_get(data, "levels");
+        const ks_json_t *bids = lv ? lv->child : NULL;
+        const ks_json_t *asks = bids ? bids->next : NULL;
         uint32_t nb = 0, na;
-        if (!read_levels(c, inst, d, bids, &nb))
+        if (!read_levels(c, inst, bids, &nb))
             return KS_EPROTO;
         na = nb;
-        if (!read_levels(c, inst, d, asks, &na))
+        if (!read_levels(c, inst, asks, &na))
             return KS_EPROTO;
         return push_book(c, ts, vts, inst, true, nb, na - nb);
     }
@@ -725,17 +711,18 @@ static int hl_msg(rctx_t *c, int64_t ts, const ks_json_doc_t *d, const ks_json_t
         if (!data || data->type != KS_JSON_ARRAY)
             return KS_EPROTO;
         seen_msg(c, KS_RP_TRADE);
-        for (const ks_json_t *x = ks_json_min_first(d, data); x; x = ks_json_min_next(d, x)) {
+        for (const ks_json_t *x = data->child; x; x = x->next) {
             ks_rp_event_t e;
             char side[4] = "";
             memset(&e, 0, sizeof(e));
-            if (!jstr(jget(d, x, "coin"), coin, sizeof(coin)) || !jdec(jget(d, x, "px"), &e.px) ||
-                !jdec(jget(d, x, "sz"), &e.qty) || !jstr(jget(d, x, "side"), side, sizeof(side)))
+            if (!jstr(ks_json_get(x, "coin"), coin, sizeof(coin)) ||
+                !jdec(ks_json_get(x, "px"), &e.px) || !jdec(ks_json_get(x, "sz"), &e.qty) ||
+                !jstr(ks_json_get(x, "side"), side, sizeof(side)))
                 return KS_EPROTO;
             if ((e.inst = hl_inst(c, coin)) < 0)
                 continue;
             e.ts = ts;
-            jms(jget(d, x, "time"), &e.venue_ts);
+            jms(ks_json_get(x, "time"), &e.venue_ts);
             e.side = side[0] == 'B' ? KS_SIDE_BUY : KS_SIDE_SELL; /* the taker's side */
             e.kind = KS_RP_TRADE;
             ks_replay_seen(c->r, e.inst, e.px, e.qty);
@@ -746,9 +733,9 @@ static int hl_msg(rctx_t *c, int64_t ts, const ks_json_doc_t *d, const ks_json_t
         return KS_OK;
     }
     if (strcmp(ch, "activeAssetCtx") == 0) {
-        const ks_json_t *ctx = data ? jget(d, data, "ctx") : NULL;
+        const ks_json_t *ctx = data ? ks_json_get(data, "ctx") : NULL;
         seen_msg(c, KS_RP_TICKER);
-        if (!ctx || !jstr(jget(d, data, "coin"), coin, sizeof(coin)))
+        if (!ctx || !jstr(ks_json_get(data, "coin"), coin, sizeof(coin)))
             return KS_EPROTO;
         int32_t inst = hl_inst(c, coin);
         if (inst < 0) {
@@ -759,18 +746,18 @@ static int hl_msg(rctx_t *c, int64_t ts, const ks_json_doc_t *d, const ks_json_t
         ks_rp_event_t e;
         memset(&t, 0, sizeof(t));
         memset(&e, 0, sizeof(e));
-        if (jdec(jget(d, ctx, "markPx"), &t.mark))
+        if (jdec(ks_json_get(ctx, "markPx"), &t.mark))
             t.fields |= KS_TK_MARK;
-        if (jdec(jget(d, ctx, "oraclePx"), &t.index))
+        if (jdec(ks_json_get(ctx, "oraclePx"), &t.index))
             t.fields |= KS_TK_INDEX;
-        if (jdec(jget(d, ctx, "funding"), &t.funding_rate)) {
+        if (jdec(ks_json_get(ctx, "funding"), &t.funding_rate)) {
             t.fields |= KS_TK_FUNDING_RATE | KS_TK_FUNDING_INTERVAL | KS_TK_NEXT_FUNDING;
             t.funding_interval_h = 1;
             t.next_funding_ts = (ts / NS_PER_H + 1) * NS_PER_H;
         }
-        if (jdec(jget(d, ctx, "openInterest"), &t.open_interest))
+        if (jdec(ks_json_get(ctx, "openInterest"), &t.open_interest))
             t.fields |= KS_TK_OPEN_INTEREST;
-        if (jdec(jget(d, ctx, "dayNtlVlm"), &t.volume_quote_24h))
+        if (jdec(ks_json_get(ctx, "dayNtlVlm"), &t.volume_quote_24h))
             t.fields |= KS_TK_VOLUME_QUOTE_24H;
         if (t.fields & KS_TK_MARK)
             ks_replay_inst_mut(c->r, inst)->flags |= KS_RPI_MARK;
@@ -809,8 +796,8 @@ static void ctx_free(rctx_t *c)
             c->f->skipped += c->sync[i].n_pend; /* a diff book that never got a snapshot */
         free(c->sync[i].pend);
     }
-    ks_json_min_free(&c->doc);
-    ks_json_min_free(&c->inner);
+    ks_json_free(&c->doc);
+    ks_json_free(&c->inner);
 }
 
 static int line_error(rctx_t *c, uint64_t lineno, int rc, const char *what)
@@ -869,22 +856,22 @@ int ks_replay_read_hftbacktest(ks_replay_t *r, const char *path, char *err, size
             goto done;
         }
         ks_replay_file_time(c->f, ns);
-        if (ks_json_min_reparse(sp + 1, len - (size_t)(sp + 1 - line), &c->doc, jerr,
-                                sizeof(jerr)) != KS_OK) {
+        if (ks_json_reparse(sp + 1, len - (size_t)(sp + 1 - line), &c->doc, jerr, sizeof(jerr)) !=
+            KS_OK) {
             rc = line_error(c, lines.lineno, KS_EPROTO, jerr);
             goto done;
         }
-        const ks_json_t *root = ks_json_min_root(&c->doc);
+        const ks_json_t *root = c->doc.root;
         int mrc;
-        if (jget(&c->doc, root, "channel"))
-            mrc = hl_msg(c, ns, &c->doc, root);
-        else if (jget(&c->doc, root, "stream")) {
+        if (ks_json_get(root, "channel"))
+            mrc = hl_msg(c, ns, root);
+        else if (ks_json_get(root, "stream")) {
             char stream[128] = "";
-            jstr(jget(&c->doc, root, "stream"), stream, sizeof(stream));
-            const ks_json_t *data = jget(&c->doc, root, "data");
-            mrc = data ? binance_payload(c, ns, &c->doc, data, stream) : KS_EPROTO;
+            jstr(ks_json_get(root, "stream"), stream, sizeof(stream));
+            const ks_json_t *data = ks_json_get(root, "data");
+            mrc = data ? binance_payload(c, ns, data, stream) : KS_EPROTO;
         } else
-            mrc = binance_payload(c, ns, &c->doc, root, NULL);
+            mrc = binance_payload(c, ns, root, NULL);
         if (mrc != KS_OK) {
             rc = line_error(c, lines.lineno, mrc, "malformed message");
             goto done;
@@ -924,14 +911,13 @@ static void conn_set(rctx_t *c, const char *conn, const char *url)
 }
 
 /* A REST body recorded by cryptofeed: instruments, exchangeInfo or a depth snapshot. */
-static int cf_http(rctx_t *c, int64_t ts, const char *url, const ks_json_doc_t *d,
-                   const ks_json_t *o)
+static int cf_http(rctx_t *c, int64_t ts, const char *url, const ks_json_t *o)
 {
     if (strstr(url, "instruments-info"))
-        return bybit_instruments(c, d, o);
+        return bybit_instruments(c, o);
     if (strstr(url, "exchangeInfo")) {
         c->binance_mode = strstr(url, "fapi") ? 1 : 2;
-        return binance_exchange_info(c, d, o, c->binance_mode == 2 ? KS_KIND_SPOT : KS_KIND_PERP);
+        return binance_exchange_info(c, o, c->binance_mode == 2 ? KS_KIND_SPOT : KS_KIND_PERP);
     }
     const char *q = strstr(url, "/depth?");
     if (q) {
@@ -946,7 +932,7 @@ static int cf_http(rctx_t *c, int64_t ts, const char *url, const ks_json_doc_t *
             }
         }
         c->binance_mode = strstr(url, "fapi") ? 1 : 2;
-        return binance_rest_depth(c, ts, d, o, sym);
+        return binance_rest_depth(c, ts, o, sym);
     }
     c->f->skipped++;
     return KS_OK;
@@ -956,27 +942,27 @@ static int cf_http(rctx_t *c, int64_t ts, const char *url, const ks_json_doc_t *
 static int cf_payload(rctx_t *c, int64_t ts, int kind, const char *text, size_t len)
 {
     char jerr[160];
-    if (ks_json_min_reparse(text, len, &c->inner, jerr, sizeof(jerr)) != KS_OK)
+    if (ks_json_reparse(text, len, &c->inner, jerr, sizeof(jerr)) != KS_OK)
         return KS_EPROTO;
-    const ks_json_t *p = ks_json_min_root(&c->inner);
+    const ks_json_t *p = c->inner.root;
     if (!p || p->type != KS_JSON_OBJECT) {
         c->f->skipped++;
         return KS_OK;
     }
     if (c->exchange == 1)
-        return bybit_msg(c, ts, &c->inner, p, (uint8_t)kind);
-    if (jget(&c->inner, p, "stream")) {
+        return bybit_msg(c, ts, p, (uint8_t)kind);
+    if (ks_json_get(p, "stream")) {
         char stream[128] = "";
-        jstr(jget(&c->inner, p, "stream"), stream, sizeof(stream));
-        const ks_json_t *data = jget(&c->inner, p, "data");
-        return data ? binance_payload(c, ts, &c->inner, data, stream) : KS_EPROTO;
+        jstr(ks_json_get(p, "stream"), stream, sizeof(stream));
+        const ks_json_t *data = ks_json_get(p, "data");
+        return data ? binance_payload(c, ts, data, stream) : KS_EPROTO;
     }
-    if (jget(&c->inner, p, "topic") || jget(&c->inner, p, "op") || jget(&c->inner, p, "success"))
-        return bybit_msg(c, ts, &c->inner, p, (uint8_t)kind);
-    if (jget(&c->inner, p, "channel"))
-        return hl_msg(c, ts, &c->inner, p);
-    if (jget(&c->inner, p, "e"))
-        return binance_payload(c, ts, &c->inner, p, NULL);
+    if (ks_json_get(p, "topic") || ks_json_get(p, "op") || ks_json_get(p, "success"))
+        return bybit_msg(c, ts, p, (uint8_t)kind);
+    if (ks_json_get(p, "channel"))
+        return hl_msg(c, ts, p);
+    if (ks_json_get(p, "e"))
+        return binance_payload(c, ts, p, NULL);
     c->f->skipped++;
     return KS_OK;
 }
@@ -1003,15 +989,15 @@ int ks_replay_read_cryptofeed(ks_replay_t *r, const char *path, char *err, size_
         c->f->lines++;
         if (!len)
             continue;
-        if (ks_json_min_reparse(line, len, &c->doc, jerr, sizeof(jerr)) != KS_OK) {
+        if (ks_json_reparse(line, len, &c->doc, jerr, sizeof(jerr)) != KS_OK) {
             rc = line_error(c, lines.lineno, KS_EPROTO, jerr);
             goto done;
         }
-        const ks_json_t *o = ks_json_min_root(&c->doc);
+        const ks_json_t *o = c->doc.root;
         char t[16] = "", conn[64] = "", url[512] = "";
-        jstr(jget(&c->doc, o, "t"), t, sizeof(t));
-        jstr(jget(&c->doc, o, "conn"), conn, sizeof(conn));
-        const ks_json_t *tsv = jget(&c->doc, o, strcmp(t, "header") == 0 ? "recorded" : "ts");
+        jstr(ks_json_get(o, "t"), t, sizeof(t));
+        jstr(ks_json_get(o, "conn"), conn, sizeof(conn));
+        const ks_json_t *tsv = ks_json_get(o, strcmp(t, "header") == 0 ? "recorded" : "ts");
         int64_t ts = 0;
         if (tsv && tsv->type == KS_JSON_NUMBER)
             ks_sim_secs_to_ns(tsv->text, tsv->len, &ts);
@@ -1019,7 +1005,7 @@ int ks_replay_read_cryptofeed(ks_replay_t *r, const char *path, char *err, size_
         int mrc = KS_OK;
         if (strcmp(t, "header") == 0) {
             char ex[32] = "";
-            jstr(jget(&c->doc, o, "exchange"), ex, sizeof(ex));
+            jstr(ks_json_get(o, "exchange"), ex, sizeof(ex));
             if (strcmp(ex, "BYBIT") == 0)
                 c->exchange = 1;
             else if (strcmp(ex, "BINANCE_FUTURES") == 0) {
@@ -1038,24 +1024,24 @@ int ks_replay_read_cryptofeed(ks_replay_t *r, const char *path, char *err, size_
             }
             c->f->skipped++;
         } else if (strcmp(t, "connect") == 0) {
-            if (!jstr(jget(&c->doc, o, "addr"), url, sizeof(url)))
-                jstr(jget(&c->doc, o, "url"), url, sizeof(url));
+            if (!jstr(ks_json_get(o, "addr"), url, sizeof(url)))
+                jstr(ks_json_get(o, "url"), url, sizeof(url));
             conn_set(c, conn, url);
             c->f->skipped++;
         } else if (strcmp(t, "http") == 0 || strcmp(t, "recv") == 0) {
-            const ks_json_t *data = jget(&c->doc, o, "data");
+            const ks_json_t *data = ks_json_get(o, "data");
             if (!data || data->type != KS_JSON_STRING) {
                 c->f->skipped++;
                 continue;
             }
             if (strcmp(t, "http") == 0) {
-                jstr(jget(&c->doc, o, "url"), url, sizeof(url));
-                if (ks_json_min_reparse(data->text, data->len, &c->inner, jerr, sizeof(jerr)) !=
+                jstr(ks_json_get(o, "url"), url, sizeof(url));
+                if (ks_json_reparse(data->text, data->len, &c->inner, jerr, sizeof(jerr)) !=
                     KS_OK) {
                     c->f->skipped++; /* an error page */
                     continue;
                 }
-                mrc = cf_http(c, ts, url, &c->inner, ks_json_min_root(&c->inner));
+                mrc = cf_http(c, ts, url, c->inner.root);
             } else {
                 mrc = cf_payload(c, ts, conn_kind(c, conn), data->text, data->len);
             }
@@ -1162,18 +1148,18 @@ int ks_replay_read_bybit_history(ks_replay_t *r, const char *path, char *err, si
         c->f->lines++;
         if (!len)
             continue;
-        if (ks_json_min_reparse(line, len, &c->doc, jerr, sizeof(jerr)) != KS_OK) {
+        if (ks_json_reparse(line, len, &c->doc, jerr, sizeof(jerr)) != KS_OK) {
             rc = line_error(c, lines.lineno, KS_EPROTO, jerr);
             goto done;
         }
-        const ks_json_t *o = ks_json_min_root(&c->doc);
+        const ks_json_t *o = c->doc.root;
         int64_t ts = 0;
-        if (!jms(jget(&c->doc, o, "ts"), &ts)) {
+        if (!jms(ks_json_get(o, "ts"), &ts)) {
             rc = line_error(c, lines.lineno, KS_EPROTO, "no ts");
             goto done;
         }
         ks_replay_file_time(c->f, ts);
-        int mrc = bybit_msg(c, ts, &c->doc, o, kind);
+        int mrc = bybit_msg(c, ts, o, kind);
         if (mrc != KS_OK) {
             rc = line_error(c, lines.lineno, mrc, "malformed message");
             goto done;
@@ -1234,7 +1220,7 @@ int ks_replay_read_hl_ctxs(ks_replay_t *r, const char *path, char *err, size_t e
 {
     char *text, jerr[160];
     size_t len;
-    ks_json_doc_t doc;
+    ks_json_doc_t doc = KS_JSON_DOC_INIT;
     int rc = read_all(path, &text, &len, err, err_len);
     if (rc != KS_OK)
         return rc;
@@ -1246,13 +1232,13 @@ int ks_replay_read_hl_ctxs(ks_replay_t *r, const char *path, char *err, size_t e
     uint32_t file_idx = ks_replay_file_count(r) - 1;
     for (size_t i = 0; i < len; i++)
         f->lines += text[i] == '\n';
-    if ((rc = ks_json_min_parse(text, len, &doc, jerr, sizeof(jerr))) != KS_OK) {
+    if ((rc = ks_json_parse(text, len, &doc, jerr, sizeof(jerr))) != KS_OK) {
         snprintf(err, err_len, "%s: %s", path, jerr);
         goto done;
     }
-    const ks_json_t *root = ks_json_min_root(&doc);
-    const ks_json_t *data = jget(&doc, root, "data");
-    const ks_json_t *ctxs = data ? jget(&doc, data, "ctxs") : NULL;
+    const ks_json_t *root = doc.root;
+    const ks_json_t *data = ks_json_get(root, "data");
+    const ks_json_t *ctxs = data ? ks_json_get(data, "ctxs") : NULL;
     if (!ctxs || ctxs->type != KS_JSON_ARRAY) {
         snprintf(err, err_len,
                  "%s: expected {\"channel\": \"allDexsAssetCtxs\", \"data\": "
@@ -1261,9 +1247,9 @@ int ks_replay_read_hl_ctxs(ks_replay_t *r, const char *path, char *err, size_t e
         rc = KS_EINVAL;
         goto done;
     }
-    for (const ks_json_t *dx = ks_json_min_first(&doc, ctxs); dx; dx = ks_json_min_next(&doc, dx)) {
-        const ks_json_t *name = ks_json_min_first(&doc, dx);
-        const ks_json_t *list = name ? ks_json_min_next(&doc, name) : NULL;
+    for (const ks_json_t *dx = ctxs->child; dx; dx = dx->next) {
+        const ks_json_t *name = dx->child;
+        const ks_json_t *list = name ? name->next : NULL;
         ks_rp_hlctx_t h;
         memset(&h, 0, sizeof(h));
         if (!jstr(name, h.dex, sizeof(h.dex)) || !list || list->type != KS_JSON_ARRAY) {
@@ -1272,22 +1258,21 @@ int ks_replay_read_hl_ctxs(ks_replay_t *r, const char *path, char *err, size_t e
             goto done;
         }
         uint32_t idx = 0;
-        for (const ks_json_t *x = ks_json_min_first(&doc, list); x;
-             x = ks_json_min_next(&doc, x), idx++) {
+        for (const ks_json_t *x = list->child; x; x = x->next, idx++) {
             memset(&h.have, 0, sizeof(h) - offsetof(ks_rp_hlctx_t, have));
             h.index = idx;
             h.file = file_idx;
-            if (jdec(jget(&doc, x, "markPx"), &h.mark) && h.mark.mant > 0)
+            if (jdec(ks_json_get(x, "markPx"), &h.mark) && h.mark.mant > 0)
                 h.have |= KS_HLC_MARK;
-            if (jdec(jget(&doc, x, "oraclePx"), &h.oracle) && h.oracle.mant > 0)
+            if (jdec(ks_json_get(x, "oraclePx"), &h.oracle) && h.oracle.mant > 0)
                 h.have |= KS_HLC_ORACLE;
-            if (jdec(jget(&doc, x, "funding"), &h.funding))
+            if (jdec(ks_json_get(x, "funding"), &h.funding))
                 h.have |= KS_HLC_FUNDING;
-            if (jdec(jget(&doc, x, "openInterest"), &h.open_interest))
+            if (jdec(ks_json_get(x, "openInterest"), &h.open_interest))
                 h.have |= KS_HLC_OI;
-            if (jdec(jget(&doc, x, "dayNtlVlm"), &h.day_ntl_vlm))
+            if (jdec(ks_json_get(x, "dayNtlVlm"), &h.day_ntl_vlm))
                 h.have |= KS_HLC_VOLUME;
-            if (jdec(jget(&doc, x, "premium"), &h.premium))
+            if (jdec(ks_json_get(x, "premium"), &h.premium))
                 h.have |= KS_HLC_PREMIUM;
             f->messages[KS_RP_TICKER]++;
             if ((rc = ks_replay_hl_ctx_add(r, &h)) != KS_OK)
@@ -1296,7 +1281,7 @@ int ks_replay_read_hl_ctxs(ks_replay_t *r, const char *path, char *err, size_t e
     }
     rc = KS_OK;
 done:
-    ks_json_min_free(&doc);
+    ks_json_free(&doc);
     free(text);
     return rc;
 }

@@ -9,8 +9,8 @@
 typedef __int128 i128;
 typedef unsigned __int128 u128;
 
-int ks_risk_util_config(const char *config_json, ks_json_min_doc_t *doc,
-                        const ks_json_min_node_t **root, char *err, size_t err_len)
+int ks_risk_util_config(const char *config_json, ks_json_doc_t *doc, const ks_json_t **root,
+                        char *err, size_t err_len)
 {
     const char *text = config_json ? config_json : "";
     const char *p = text;
@@ -20,11 +20,11 @@ int ks_risk_util_config(const char *config_json, ks_json_min_doc_t *doc,
         p++;
     if (!*p)
         text = "{}";
-    if ((rc = ks_json_min_parse(text, (size_t)-1, doc, err, err_len)) != KS_OK)
+    if ((rc = ks_json_parse(text, (size_t)-1, doc, err, err_len)) != KS_OK)
         return rc;
-    if (doc->root->type != KS_JSON_MIN_OBJECT) {
+    if (doc->root->type != KS_JSON_OBJECT) {
         snprintf(err, err_len, "config: expected a JSON object, got %s",
-                 ks_json_min_quote(doc->root, q, sizeof(q)));
+                 ks_json_quote(doc->root, q, sizeof(q)));
         return KS_EINVAL;
     }
     *root = doc->root;

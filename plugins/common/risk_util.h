@@ -7,16 +7,14 @@
 
 #include <kestrel/kestrel.h>
 
-#include "json_min.h"
-
 #define KS_RISK_UTIL_MS_NS   1000000LL
 #define KS_RISK_UTIL_FOREVER INT64_MAX
 
 /* Parses a plugin's config text (NULL or blank means {}) and requires a JSON object. On
- * failure writes one line into err. Caller owns doc; free with ks_json_min_free() in
+ * failure writes one line into err. Caller owns doc; free with ks_json_free() in
  * either case. */
-int ks_risk_util_config(const char *config_json, ks_json_min_doc_t *doc,
-                        const ks_json_min_node_t **root, char *err, size_t err_len);
+int ks_risk_util_config(const char *config_json, ks_json_doc_t *doc, const ks_json_t **root,
+                        char *err, size_t err_len);
 
 /* Compares a*b with c*d exactly (no rounding, no overflow): -1, 0 or 1. */
 int ks_risk_util_cmp_prod(ks_dec_t a, ks_dec_t b, ks_dec_t c, ks_dec_t d);

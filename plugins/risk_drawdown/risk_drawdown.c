@@ -9,7 +9,6 @@
 
 #include <kestrel/kestrel.h>
 
-#include "../common/json_min.h"
 #include "../common/risk_util.h"
 
 #define MAX_STRATEGIES 128
@@ -42,12 +41,12 @@ typedef struct risk_drawdown {
 static const char *const KEYS[] = {
     "warn_pct", "stop_pct", "check_interval_ms", "strategies", "persist_hwm", "reset_hwm", NULL};
 
-static int read_pct(const ks_json_min_node_t *root, const char *key, ks_dec_t *out, char *err,
+static int read_pct(const ks_json_t *root, const char *key, ks_dec_t *out, char *err,
                     size_t err_len)
 {
     char b[KS_DEC_STRLEN];
     ks_dec_t d;
-    int rc = ks_json_min_get_dec(root, "", key, &d, err, err_len);
+    int rc = ks_json_get_dec(root, "", key, &d, err, err_len);
     if (rc <= 0)
         return rc;
     if (ks_dec_sign(d) <= 0 || ks_dec_cmp(d, KS_DEC(100, 0)) >= 0 ||
@@ -102,8 +101,8 @@ static void dd_close(void *self)
 static int dd_open(const ks_host_api_t *api, ks_host_t *host, const char *name,
                    const char *config_json, void **self, char *err, size_t err_len)
 {
-    ks_json_min_doc_t doc;
-    const ks_json_min_node_t *root, *list = NULL;
+    ks_json_doc_t doc;
+    const ks_json_t *root, *list = NULL;
     risk_drawdown_t *d = calloc(1, sizeof(*d));
     char a[KS_DEC_STRLEN], b[KS_DEC_STRLEN];
     int64_t ms = 1000;
@@ -123,14 +122,13 @@ static int dd_open(const ks_host_api_t *api, ks_host_t *host, const char *name,
 
     if ((rc = ks_risk_util_config(config_json, &doc, &root, err, err_len)) != KS_OK)
         goto fail;
-    if ((rc = ks_json_min_check_keys(root, "", KEYS, err, err_len)) != KS_OK ||
+    if ((rc = ks_json_check_keys(root, "", KEYS, err, err_len)) != KS_OK ||
         (rc = read_pct(root, "warn_pct", &d->warn_pct, err, err_len)) < 0 ||
         (rc = read_pct(root, "stop_pct", &d->stop_pct, err, err_len)) < 0 ||
-        (rc = ks_json_min_get_int(root, "", "check_interval_ms", 0, 3600000, &ms, err, err_len)) <
-            0 ||
-        (rc = ks_json_min_get_bool(root, "", "persist_hwm", &d->persist, err, err_len)) < 0 ||
-        (rc = ks_json_min_get_bool(root, "", "reset_hwm", &d->reset, err, err_len)) < 0 ||
-        (rc = ks_json_min_get_array(root, "", "strategies", &list, err, err_len)) < 0)
+        (rc = ks_json_get_int(root, "", "check_interval_ms", 0, 3600000, &ms, err, err_len)) < 0 ||
+        (rc = ks_json_get_bool(root, "", "persist_hwm", &d->persist, err, err_len)) < 0 ||
+        (rc = ks_json_get_bool(root, "", "reset_hwm", &d->reset, err, err_len)) < 0 ||
+        (rc = ks_json_get_array(root, "", "strategies", &list, err, err_len)) < 0)
         goto fail;
     if (ks_dec_cmp(d->warn_pct, d->stop_pct) > 0) {
         snprintf(err, err_len, "warn_pct: %s is above stop_pct %s",
@@ -142,12 +140,12 @@ static int dd_open(const ks_host_api_t *api, ks_host_t *host, const char *name,
     d->warn_keep = keep_of(d->warn_pct);
     d->stop_keep = keep_of(d->stop_pct);
     int i = 0;
-    for (const ks_json_min_node_t *s = list ? list->child : NULL; s; s = s->next, i++) {
+    for (const ks_json_t *s = list ? list->child : NULL; s; s = s->next, i++) {
         char q[64];
-        if (s->type != KS_JSON_MIN_STRING || !s->text[0] || s->len >= KS_NAME_LEN ||
+        if (s->type != KS_JSON_STRING || !s->text[0] || s->len >= KS_NAME_LEN ||
             strlen(s->text) != s->len) {
             snprintf(err, err_len, "strategies[%d]: expected a strategy name, got %s", i,
-                     ks_json_min_quote(s, q, sizeof(q)));
+                     ks_json_quote(s, q, sizeof(q)));
             rc = KS_EINVAL;
             goto fail;
         }
@@ -157,7 +155,7 @@ static int dd_open(const ks_host_api_t *api, ks_host_t *host, const char *name,
             goto fail;
         }
     }
-    ks_json_min_free(&doc);
+    ks_json_free(&doc);
     api->log(host, KS_LOG_INFO,
              "risk_drawdown %s: warn %s%%, stop %s%% below the high-water mark, every %lld ms, "
              "%d strategy(ies) listed, hwm %s",
@@ -167,7 +165,7 @@ static int dd_open(const ks_host_api_t *api, ks_host_t *host, const char *name,
     return KS_OK;
 
 fail:
-    ks_json_min_free(&doc);
+    ks_json_free(&doc);
     dd_close(d);
     return rc;
 }

@@ -10,7 +10,6 @@
 
 #include <kestrel/kestrel.h>
 
-#include "../common/json_min.h"
 #include "../common/risk_util.h"
 
 enum {
@@ -114,22 +113,22 @@ static const char *const KEYS[] = {
 
 /* ---- config ---------------------------------------------------------------------- */
 
-static int read_ms(const ks_json_min_node_t *root, const char *key, int64_t min, int64_t *ns,
-                   char *err, size_t err_len)
+static int read_ms(const ks_json_t *root, const char *key, int64_t min, int64_t *ns, char *err,
+                   size_t err_len)
 {
     int64_t v;
-    int rc = ks_json_min_get_int(root, "", key, min, 86400000, &v, err, err_len);
+    int rc = ks_json_get_int(root, "", key, min, 86400000, &v, err, err_len);
     if (rc == 1)
         *ns = v * KS_RISK_UTIL_MS_NS;
     return rc < 0 ? rc : KS_OK;
 }
 
-static int read_pos_dec(const ks_json_min_node_t *root, const char *key, ks_dec_t *out,
-                        bool below_one, char *err, size_t err_len)
+static int read_pos_dec(const ks_json_t *root, const char *key, ks_dec_t *out, bool below_one,
+                        char *err, size_t err_len)
 {
     char b[KS_DEC_STRLEN];
     ks_dec_t d;
-    int rc = ks_json_min_get_dec(root, "", key, &d, err, err_len);
+    int rc = ks_json_get_dec(root, "", key, &d, err, err_len);
     if (rc <= 0)
         return rc;
     if (ks_dec_sign(d) <= 0 || (below_one && ks_dec_cmp(d, KS_DEC(1, 0)) > 0)) {
@@ -141,13 +140,13 @@ static int read_pos_dec(const ks_json_min_node_t *root, const char *key, ks_dec_
     return KS_OK;
 }
 
-static int read_oi_caps(risk_gates_t *g, const ks_json_min_node_t *root, char *err, size_t err_len)
+static int read_oi_caps(risk_gates_t *g, const ks_json_t *root, char *err, size_t err_len)
 {
-    const ks_json_min_node_t *v = ks_json_min_get(root, "oi_cap");
+    const ks_json_t *v = ks_json_get(root, "oi_cap");
     char b[KS_DEC_STRLEN];
-    if (!v || v->type == KS_JSON_MIN_NULL)
+    if (!v || v->type == KS_JSON_NULL)
         return KS_OK;
-    if (v->type != KS_JSON_MIN_OBJECT) {
+    if (v->type != KS_JSON_OBJECT) {
         /* One cap for every symbol. */
         g->caps = calloc(1, sizeof(*g->caps));
         if (!g->caps) {
@@ -165,7 +164,7 @@ static int read_oi_caps(risk_gates_t *g, const ks_json_min_node_t *root, char *e
         snprintf(err, err_len, "out of memory");
         return KS_ENOMEM;
     }
-    for (const ks_json_min_node_t *c = v->child; c; c = c->next) {
+    for (const ks_json_t *c = v->child; c; c = c->next) {
         oi_cap_t *cap = &g->caps[g->n_caps];
         if (!c->key[0] || strlen(c->key) >= sizeof(cap->symbol)) {
             snprintf(err, err_len, "oi_cap.%.*s: symbol must be 1-%d characters", KS_SYMBOL_LEN,
@@ -173,8 +172,8 @@ static int read_oi_caps(risk_gates_t *g, const ks_json_min_node_t *root, char *e
             return KS_EINVAL;
         }
         ks_strlcpy(cap->symbol, c->key, sizeof(cap->symbol));
-        if (ks_json_min_get_dec(v, "oi_cap.", c->key, &cap->cap, err, err_len) != 1) {
-            if (c->type == KS_JSON_MIN_NULL)
+        if (ks_json_get_dec(v, "oi_cap.", c->key, &cap->cap, err, err_len) != 1) {
+            if (c->type == KS_JSON_NULL)
                 snprintf(err, err_len, "oi_cap.%s: expected a decimal number, got null", c->key);
             return KS_EINVAL;
         }
@@ -188,23 +187,23 @@ static int read_oi_caps(risk_gates_t *g, const ks_json_min_node_t *root, char *e
     return KS_OK;
 }
 
-static int read_disabled(risk_gates_t *g, const ks_json_min_node_t *root, char *err, size_t err_len)
+static int read_disabled(risk_gates_t *g, const ks_json_t *root, char *err, size_t err_len)
 {
-    const ks_json_min_node_t *arr = NULL;
-    int i = 0, rc = ks_json_min_get_array(root, "", "disabled", &arr, err, err_len);
+    const ks_json_t *arr = NULL;
+    int i = 0, rc = ks_json_get_array(root, "", "disabled", &arr, err, err_len);
     if (rc <= 0)
         return rc;
-    for (const ks_json_min_node_t *c = arr->child; c; c = c->next, i++) {
+    for (const ks_json_t *c = arr->child; c; c = c->next, i++) {
         int found = -1;
         char q[64];
-        for (int k = 0; k < G_COUNT && c->type == KS_JSON_MIN_STRING; k++)
+        for (int k = 0; k < G_COUNT && c->type == KS_JSON_STRING; k++)
             if (strcmp(c->text, GATE_NAMES[k]) == 0)
                 found = k;
         if (found < 0) {
             snprintf(err, err_len,
                      "disabled[%d]: unknown gate %s (expected OracleFresh, MarkMidDivergence, "
                      "SpreadShock, OiCap, ParamChange, Halt, NoBboUpdate or TimeRegression)",
-                     i, ks_json_min_quote(c, q, sizeof(q)));
+                     i, ks_json_quote(c, q, sizeof(q)));
             return KS_EINVAL;
         }
         g->enabled &= ~BIT(found);
@@ -225,8 +224,8 @@ static void gates_close(void *self)
 static int gates_open(const ks_host_api_t *api, ks_host_t *host, const char *name,
                       const char *config_json, void **self, char *err, size_t err_len)
 {
-    ks_json_min_doc_t doc;
-    const ks_json_min_node_t *root;
+    ks_json_doc_t doc;
+    const ks_json_t *root;
     risk_gates_t *g = calloc(1, sizeof(*g));
     char kbuf[KS_DEC_STRLEN];
     int64_t v;
@@ -253,7 +252,7 @@ static int gates_open(const ks_host_api_t *api, ks_host_t *host, const char *nam
 
     if ((rc = ks_risk_util_config(config_json, &doc, &root, err, err_len)) != KS_OK)
         goto fail;
-    if ((rc = ks_json_min_check_keys(root, "", KEYS, err, err_len)) != KS_OK ||
+    if ((rc = ks_json_check_keys(root, "", KEYS, err, err_len)) != KS_OK ||
         (rc = read_ms(root, "oracle_max_age_ms", 1, &g->oracle_max_age_ns, err, err_len)) !=
             KS_OK ||
         (rc = read_ms(root, "bbo_max_age_ms", 1, &g->bbo_max_age_ns, err, err_len)) != KS_OK ||
@@ -266,15 +265,15 @@ static int gates_open(const ks_host_api_t *api, ks_host_t *host, const char *nam
         (rc = read_oi_caps(g, root, err, err_len)) != KS_OK ||
         (rc = read_disabled(g, root, err, err_len)) != KS_OK)
         goto fail;
-    if ((rc = ks_json_min_get_int(root, "", "mark_mid_max_bps", 1, 100000, &g->mark_mid_max_bps,
-                                  err, err_len)) < 0 ||
-        (rc = ks_json_min_get_int(root, "", "spread_min_samples", 1, 1000000,
-                                  &g->spread_min_samples, err, err_len)) < 0 ||
-        (rc = ks_json_min_get_int(root, "", "size_divisor", 2, 1000000, &v, err, err_len)) < 0)
+    if ((rc = ks_json_get_int(root, "", "mark_mid_max_bps", 1, 100000, &g->mark_mid_max_bps, err,
+                              err_len)) < 0 ||
+        (rc = ks_json_get_int(root, "", "spread_min_samples", 1, 1000000, &g->spread_min_samples,
+                              err, err_len)) < 0 ||
+        (rc = ks_json_get_int(root, "", "size_divisor", 2, 1000000, &v, err, err_len)) < 0)
         goto fail;
     if (rc == 1)
         g->size_divisor = KS_DEC(v, 0);
-    if ((rc = ks_json_min_get_int(root, "", "stop_latch_s", 0, 30 * 86400, &v, err, err_len)) < 0)
+    if ((rc = ks_json_get_int(root, "", "stop_latch_s", 0, 30 * 86400, &v, err, err_len)) < 0)
         goto fail;
     if (rc == 1)
         g->stop_latch_ns = v * 1000 * KS_RISK_UTIL_MS_NS;
@@ -282,7 +281,7 @@ static int gates_open(const ks_host_api_t *api, ks_host_t *host, const char *nam
         snprintf(err, err_len, "out of memory");
         goto fail;
     }
-    ks_json_min_free(&doc);
+    ks_json_free(&doc);
     api->log(host, KS_LOG_INFO,
              "risk_gates %s: oracle %lld ms, mark/mid %lld bps, spread k %s, bbo %lld ms, "
              "latch %lld s%s, %d oi cap(s), enabled mask 0x%02x",
@@ -295,7 +294,7 @@ static int gates_open(const ks_host_api_t *api, ks_host_t *host, const char *nam
     return KS_OK;
 
 fail:
-    ks_json_min_free(&doc);
+    ks_json_free(&doc);
     gates_close(g);
     return rc;
 }

@@ -7,7 +7,6 @@
 
 #include <kestrel/kestrel.h>
 
-#include "../common/json_min.h"
 #include "../common/risk_util.h"
 
 typedef struct opt_dec {
@@ -63,20 +62,20 @@ static const char *const TOP_KEYS[] = {
 
 /* Reads an optional positive decimal: absent keeps the inherited value, null turns the
  * limit off, anything else must be > 0. */
-static int read_opt(const ks_json_min_node_t *obj, const char *path, const char *key, opt_dec_t *o,
+static int read_opt(const ks_json_t *obj, const char *path, const char *key, opt_dec_t *o,
                     char *err, size_t err_len)
 {
-    const ks_json_min_node_t *v = ks_json_min_get(obj, key);
+    const ks_json_t *v = ks_json_get(obj, key);
     ks_dec_t d;
     char b[KS_DEC_STRLEN];
     int rc;
     if (!v)
         return KS_OK;
-    if (v->type == KS_JSON_MIN_NULL) {
+    if (v->type == KS_JSON_NULL) {
         o->on = false;
         return KS_OK;
     }
-    if ((rc = ks_json_min_get_dec(obj, path, key, &d, err, err_len)) < 0)
+    if ((rc = ks_json_get_dec(obj, path, key, &d, err, err_len)) < 0)
         return rc;
     if (ks_dec_sign(d) <= 0) {
         snprintf(err, err_len, "%s%s: must be > 0, got %s", path, key, ks_risk_util_fmt(d, b));
@@ -87,15 +86,15 @@ static int read_opt(const ks_json_min_node_t *obj, const char *path, const char 
     return KS_OK;
 }
 
-static int read_int_or_null(const ks_json_min_node_t *obj, const char *path, const char *key,
-                            int64_t off, int64_t max, int64_t *out, char *err, size_t err_len)
+static int read_int_or_null(const ks_json_t *obj, const char *path, const char *key, int64_t off,
+                            int64_t max, int64_t *out, char *err, size_t err_len)
 {
-    const ks_json_min_node_t *v = ks_json_min_get(obj, key);
-    if (v && v->type == KS_JSON_MIN_NULL) {
+    const ks_json_t *v = ks_json_get(obj, key);
+    if (v && v->type == KS_JSON_NULL) {
         *out = off;
         return KS_OK;
     }
-    int rc = ks_json_min_get_int(obj, path, key, 0, max, out, err, err_len);
+    int rc = ks_json_get_int(obj, path, key, 0, max, out, err, err_len);
     return rc < 0 ? rc : KS_OK;
 }
 
@@ -112,7 +111,7 @@ static int check_pair(const opt_dec_t *lo, const opt_dec_t *hi, const char *path
 }
 
 /* Reads the limit keys of one object on top of *lim (the defaults or the inherited). */
-static int read_limits(const ks_json_min_node_t *obj, const char *path, limits_t *lim, char *err,
+static int read_limits(const ks_json_t *obj, const char *path, limits_t *lim, char *err,
                        size_t err_len)
 {
     int rc;
@@ -162,8 +161,8 @@ static void lim_close(void *self)
 static int lim_open(const ks_host_api_t *api, ks_host_t *host, const char *name,
                     const char *config_json, void **self, char *err, size_t err_len)
 {
-    ks_json_min_doc_t doc;
-    const ks_json_min_node_t *root, *per = NULL;
+    ks_json_doc_t doc;
+    const ks_json_t *root, *per = NULL;
     risk_limits_t *rl = calloc(1, sizeof(*rl));
     int rc;
 
@@ -180,9 +179,9 @@ static int lim_open(const ks_host_api_t *api, ks_host_t *host, const char *name,
 
     if ((rc = ks_risk_util_config(config_json, &doc, &root, err, err_len)) != KS_OK)
         goto fail;
-    if ((rc = ks_json_min_check_keys(root, "", TOP_KEYS, err, err_len)) != KS_OK ||
+    if ((rc = ks_json_check_keys(root, "", TOP_KEYS, err, err_len)) != KS_OK ||
         (rc = read_limits(root, "", &rl->defaults, err, err_len)) != KS_OK ||
-        (rc = ks_json_min_get_object(root, "", "per_strategy", &per, err, err_len)) < 0)
+        (rc = ks_json_get_object(root, "", "per_strategy", &per, err, err_len)) < 0)
         goto fail;
     if (per && per->count) {
         rl->per = calloc(per->count, sizeof(*rl->per));
@@ -191,7 +190,7 @@ static int lim_open(const ks_host_api_t *api, ks_host_t *host, const char *name,
             rc = KS_ENOMEM;
             goto fail;
         }
-        for (const ks_json_min_node_t *s = per->child; s; s = s->next) {
+        for (const ks_json_t *s = per->child; s; s = s->next) {
             char path[KS_NAME_LEN + 32];
             strat_limits_t *sl = &rl->per[rl->n_per];
             snprintf(path, sizeof(path), "per_strategy.%.*s.", KS_NAME_LEN, s->key);
@@ -201,22 +200,22 @@ static int lim_open(const ks_host_api_t *api, ks_host_t *host, const char *name,
                 rc = KS_EINVAL;
                 goto fail;
             }
-            if (s->type != KS_JSON_MIN_OBJECT) {
+            if (s->type != KS_JSON_OBJECT) {
                 char q[64];
                 snprintf(err, err_len, "per_strategy.%s: expected an object, got %s", s->key,
-                         ks_json_min_quote(s, q, sizeof(q)));
+                         ks_json_quote(s, q, sizeof(q)));
                 rc = KS_EINVAL;
                 goto fail;
             }
             ks_strlcpy(sl->name, s->key, sizeof(sl->name));
             sl->lim = rl->defaults;
-            if ((rc = ks_json_min_check_keys(s, path, LIMIT_KEYS, err, err_len)) != KS_OK ||
+            if ((rc = ks_json_check_keys(s, path, LIMIT_KEYS, err, err_len)) != KS_OK ||
                 (rc = read_limits(s, path, &sl->lim, err, err_len)) != KS_OK)
                 goto fail;
             rl->n_per++;
         }
     }
-    ks_json_min_free(&doc);
+    ks_json_free(&doc);
     api->log(host, KS_LOG_INFO,
              "risk_limits %s: max_open_positions %lld, max_position_pct %s, fat_finger_bps %lld, "
              "%d per-strategy override(s)",
@@ -227,7 +226,7 @@ static int lim_open(const ks_host_api_t *api, ks_host_t *host, const char *name,
     return KS_OK;
 
 fail:
-    ks_json_min_free(&doc);
+    ks_json_free(&doc);
     lim_close(rl);
     return rc;
 }

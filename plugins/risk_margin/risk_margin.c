@@ -10,7 +10,6 @@
 
 #include <kestrel/kestrel.h>
 
-#include "../common/json_min.h"
 #include "../common/risk_util.h"
 
 #define MAX_ACCOUNTS 32
@@ -57,13 +56,13 @@ static const char *const KEYS[] = {
     "reduce_cooldown_ms", "reject_on_low_margin", NULL,
 };
 
-static int read_dec_range(const ks_json_min_node_t *root, const char *key, ks_dec_t lo,
-                          bool lo_open, ks_dec_t hi, bool hi_open, const char *range, ks_dec_t *out,
-                          char *err, size_t err_len)
+static int read_dec_range(const ks_json_t *root, const char *key, ks_dec_t lo, bool lo_open,
+                          ks_dec_t hi, bool hi_open, const char *range, ks_dec_t *out, char *err,
+                          size_t err_len)
 {
     char b[KS_DEC_STRLEN];
     ks_dec_t d;
-    int rc = ks_json_min_get_dec(root, "", key, &d, err, err_len);
+    int rc = ks_json_get_dec(root, "", key, &d, err, err_len);
     if (rc <= 0)
         return rc;
     int clo = ks_dec_cmp(d, lo), chi = ks_dec_cmp(d, hi);
@@ -88,8 +87,8 @@ static void margin_close(void *self)
 static int margin_open(const ks_host_api_t *api, ks_host_t *host, const char *name,
                        const char *config_json, void **self, char *err, size_t err_len)
 {
-    ks_json_min_doc_t doc;
-    const ks_json_min_node_t *root;
+    ks_json_doc_t doc;
+    const ks_json_t *root;
     risk_margin_t *m = calloc(1, sizeof(*m));
     char a[KS_DEC_STRLEN], b[KS_DEC_STRLEN];
     int64_t ms = 60000;
@@ -110,22 +109,22 @@ static int margin_open(const ks_host_api_t *api, ks_host_t *host, const char *na
 
     if ((rc = ks_risk_util_config(config_json, &doc, &root, err, err_len)) != KS_OK)
         goto fail;
-    if ((rc = ks_json_min_check_keys(root, "", KEYS, err, err_len)) != KS_OK ||
+    if ((rc = ks_json_check_keys(root, "", KEYS, err, err_len)) != KS_OK ||
         (rc = read_dec_range(root, "liq_buffer_pct", KS_DEC_ZERO, false, KS_DEC(100, 0), true,
                              "[0, 100)", &m->liq_buffer_pct, err, err_len)) < 0 ||
         (rc = read_dec_range(root, "maint_margin_rate", KS_DEC_ZERO, false, KS_DEC(1, 0), true,
                              "[0, 1)", &m->mmr, err, err_len)) < 0 ||
-        (rc = ks_json_min_get_int(root, "", "leverage", 1, 1000, &m->leverage, err, err_len)) < 0 ||
+        (rc = ks_json_get_int(root, "", "leverage", 1, 1000, &m->leverage, err, err_len)) < 0 ||
         (rc = read_dec_range(root, "margin_level_min", KS_DEC(1, 0), false, KS_DEC(1000, 0), false,
                              "[1, 1000]", &m->level_min, err, err_len)) < 0 ||
-        (rc = ks_json_min_get_bool(root, "", "reduce_on_low_margin", &m->reduce_on_low, err,
-                                   err_len)) < 0 ||
+        (rc = ks_json_get_bool(root, "", "reduce_on_low_margin", &m->reduce_on_low, err, err_len)) <
+            0 ||
         (rc = read_dec_range(root, "reduce_fraction", KS_DEC_ZERO, true, KS_DEC(1, 0), false,
                              "(0, 1]", &m->reduce_fraction, err, err_len)) < 0 ||
-        (rc = ks_json_min_get_int(root, "", "reduce_cooldown_ms", 0, 86400000, &ms, err, err_len)) <
+        (rc = ks_json_get_int(root, "", "reduce_cooldown_ms", 0, 86400000, &ms, err, err_len)) <
             0 ||
-        (rc = ks_json_min_get_bool(root, "", "reject_on_low_margin", &m->reject_on_low, err,
-                                   err_len)) < 0)
+        (rc = ks_json_get_bool(root, "", "reject_on_low_margin", &m->reject_on_low, err, err_len)) <
+            0)
         goto fail;
     m->liq_buffer = KS_DEC(m->liq_buffer_pct.mant, m->liq_buffer_pct.scale + 2);
     m->reduce_cooldown_ns = ms * KS_RISK_UTIL_MS_NS;
@@ -134,7 +133,7 @@ static int margin_open(const ks_host_api_t *api, ks_host_t *host, const char *na
         rc = KS_ENOMEM;
         goto fail;
     }
-    ks_json_min_free(&doc);
+    ks_json_free(&doc);
     api->log(host, KS_LOG_INFO,
              "risk_margin %s: liquidation buffer %s%%, margin level min %s, reduce on low "
              "margin %s",
@@ -144,7 +143,7 @@ static int margin_open(const ks_host_api_t *api, ks_host_t *host, const char *na
     return KS_OK;
 
 fail:
-    ks_json_min_free(&doc);
+    ks_json_free(&doc);
     margin_close(m);
     return rc;
 }

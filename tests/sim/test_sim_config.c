@@ -1,6 +1,5 @@
-/* json_min and sim_config: the plugin's own JSON reader (numbers kept as text, escapes,
- * errors with offsets) and the sim venue config (defaults, overrides, and one-line
- * errors that name the key). */
+/* sim_config: the sim venue config (defaults, overrides, and one-line errors that name the
+ * key). Its JSON reader, kestrel/json.h, is tested in tests/unit/test_json.c. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,112 +7,8 @@
 #include <stdlib.h>
 #include <cmocka.h>
 
-#include "json_min.h"
 #include "sim/sim_test_util.h"
 #include "sim_config.h"
-
-/* ---- json_min ------------------------------------------------------------------------- */
-
-static void json_reads_nested_values(void **state)
-{
-    ks_json_doc_t doc;
-    char err[KS_REASON_LEN];
-    const char *text = " {\"a\": [1, \"two\", true, false, null, {\"b\": -0.5e-3}], \"c\": {}, "
-                       "\"a2\": []} ";
-    assert_int_equal(ks_json_min_parse(text, (size_t)-1, &doc, err, sizeof(err)), KS_OK);
-    const ks_json_t *root = ks_json_min_root(&doc);
-    assert_int_equal(root->type, KS_JSON_OBJECT);
-    assert_int_equal(root->count, 3);
-    const ks_json_t *a = ks_json_min_get(&doc, root, "a");
-    assert_int_equal(a->type, KS_JSON_ARRAY);
-    assert_int_equal(a->count, 6);
-    const ks_json_t *x = ks_json_min_first(&doc, a);
-    assert_int_equal(x->type, KS_JSON_NUMBER);
-    assert_string_equal(x->text, "1");
-    x = ks_json_min_next(&doc, x);
-    assert_string_equal(x->text, "two");
-    x = ks_json_min_next(&doc, x);
-    assert_true(x->type == KS_JSON_BOOL && x->boolean);
-    x = ks_json_min_next(&doc, x);
-    assert_true(x->type == KS_JSON_BOOL && !x->boolean);
-    x = ks_json_min_next(&doc, x);
-    assert_int_equal(x->type, KS_JSON_NULL);
-    x = ks_json_min_next(&doc, x);
-    assert_string_equal(ks_json_min_get(&doc, x, "b")->text, "-0.5e-3");
-    assert_null(ks_json_min_next(&doc, x));
-    assert_int_equal(ks_json_min_get(&doc, root, "c")->count, 0);
-    assert_null(ks_json_min_first(&doc, ks_json_min_get(&doc, root, "a2")));
-    assert_null(ks_json_min_get(&doc, root, "missing"));
-    ks_json_min_free(&doc);
-}
-
-static void json_keeps_number_text_exact(void **state)
-{
-    ks_json_doc_t doc;
-    char err[KS_REASON_LEN];
-    assert_int_equal(ks_json_min_parse("[0.1000, 65000.123456789012345, -0]", (size_t)-1, &doc, err,
-                                       sizeof(err)),
-                     KS_OK);
-    const ks_json_t *x = ks_json_min_first(&doc, ks_json_min_root(&doc));
-    assert_string_equal(x->text, "0.1000");
-    x = ks_json_min_next(&doc, x);
-    assert_string_equal(x->text, "65000.123456789012345");
-    assert_int_equal(x->len, 21);
-    ks_json_min_free(&doc);
-}
-
-static void json_unescapes_strings(void **state)
-{
-    ks_json_doc_t doc;
-    char err[KS_REASON_LEN];
-    const char *text = "{\"k\\\"ey\": \"a\\\\b\\/c\\n\\u00e9\\ud83d\\ude00\"}";
-    assert_int_equal(ks_json_min_parse(text, (size_t)-1, &doc, err, sizeof(err)), KS_OK);
-    const ks_json_t *v = ks_json_min_first(&doc, ks_json_min_root(&doc));
-    assert_string_equal(v->key, "k\"ey");
-    assert_string_equal(v->text, "a\\b/c\n\xc3\xa9\xf0\x9f\x98\x80");
-    ks_json_min_free(&doc);
-}
-
-static void json_errors_name_the_offset(void **state)
-{
-    static const struct {
-        const char *text, *want;
-    } cases[] = {
-        {"{\"a\": 1,}", "offset 8: expected a member name"},
-        {"{\"a\" 1}", "offset 5: expected ':'"},
-        {"[1 2]", "offset 3: expected ',' or ']'"},
-        {"\"abc", "unterminated string"},
-        {"01", "offset 1: trailing characters"},
-        {"{\"a\": tru}", "offset 6: unexpected character"},
-        {"[1.]", "bad number"},
-        {"\"\\x\"", "bad escape"},
-        {"\"\\ud800\"", "unpaired surrogate"},
-        {"", "unexpected end of input"},
-    };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        ks_json_doc_t doc;
-        char err[KS_REASON_LEN] = "";
-        assert_int_equal(ks_json_min_parse(cases[i].text, (size_t)-1, &doc, err, sizeof(err)),
-                         KS_EINVAL);
-        if (!strstr(err, cases[i].want))
-            fail_msg("%s: got \"%s\", want \"%s\"", cases[i].text, err, cases[i].want);
-        ks_json_min_free(&doc);
-    }
-}
-
-static void json_refuses_runaway_nesting(void **state)
-{
-    char text[300];
-    ks_json_doc_t doc;
-    char err[KS_REASON_LEN];
-    memset(text, '[', 200);
-    text[200] = '\0';
-    assert_int_equal(ks_json_min_parse(text, (size_t)-1, &doc, err, sizeof(err)), KS_EINVAL);
-    assert_non_null(strstr(err, "nesting too deep"));
-    ks_json_min_free(&doc);
-}
-
-/* ---- sim_config ----------------------------------------------------------------------- */
 
 static void config_defaults_when_empty(void **state)
 {
@@ -230,7 +125,7 @@ static void config_errors_name_the_key(void **state)
         {"{\"balances\": {\"margin\": {}}}", "balances.margin: unknown key"},
         {"{\"balances\": []}", "balances: expected an object"},
         {"[1]", "config: expected an object, got array"},
-        {"{\"seed\": 1,}", "config: JSON syntax error at offset 11"},
+        {"{\"seed\": 1,}", "config: invalid JSON at byte 11: expected a string key"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         ks_sim_config_t cfg;
@@ -258,11 +153,6 @@ static void absent_wallet_in_balances_is_empty(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(json_reads_nested_values),
-        cmocka_unit_test(json_keeps_number_text_exact),
-        cmocka_unit_test(json_unescapes_strings),
-        cmocka_unit_test(json_errors_name_the_offset),
-        cmocka_unit_test(json_refuses_runaway_nesting),
         cmocka_unit_test(config_defaults_when_empty),
         cmocka_unit_test(config_reads_the_documented_example),
         cmocka_unit_test(config_errors_name_the_key),

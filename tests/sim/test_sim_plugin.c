@@ -397,7 +397,7 @@ static void open_reports_config_errors_naming_the_key(void **state)
         {"{\"oracle_lag_ms\": -5}", "oracle_lag_ms: expected an integer"},
         {"{\"symbols\": [{\"base\": \"SOL\", \"liq_impact\": 0.9}]}",
          "symbols[0].liq_impact: expected a number in [0, 0.2]"},
-        {"{oops}", "config: JSON syntax error at offset 1"},
+        {"{oops}", "config: invalid JSON at byte 1: expected a string key"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         venue_t v;

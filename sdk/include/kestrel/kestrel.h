@@ -1,5 +1,5 @@
 /* Kestrel SDK: the one header a plugin includes. Link the kestrel-sdk library
- * (CMake: Kestrel::sdk; pkg-config: kestrel-sdk) for decimals and helpers. */
+ * (CMake: Kestrel::sdk; pkg-config: kestrel-sdk) for decimals, JSON and helpers. */
 #ifndef KESTREL_KESTREL_H
 #define KESTREL_KESTREL_H
 
@@ -16,5 +16,6 @@
 #include "risk.h"
 #include "plugin.h"
 #include "util.h"
+#include "json.h"
 
 #endif
