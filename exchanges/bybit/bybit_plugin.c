@@ -121,7 +121,7 @@ static int parse_config(ks_bybit_cfg_t *cfg, const char *text, char *err, size_t
     if (!text || !*text)
         text = "{}";
     if (ks_bybit_json_parse(&js, text, strlen(text)) != KS_OK) {
-        rc = cfg_err(err, err_len, "config: JSON syntax error at offset %u: %s", js.err_off,
+        rc = cfg_err(err, err_len, "config: invalid JSON at byte %u: %s", js.err_off,
                      js.err ? js.err : "?");
         goto out;
     }
