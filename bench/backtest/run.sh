@@ -2,7 +2,11 @@
 # Events per second through the sim venue and one Lua strategy (the demo) in backtest
 # mode: 3 simulated days of 6 symbols, best of 3 runs.
 set -eu
-: "${KESTREL:?}" "${KS_SOURCE_DIR:?}"
+# Standalone (sh bench/NAME/run.sh) or from bench/run.sh, which sets these.
+KS_SOURCE_DIR=${KS_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+KS_BUILD_DIR=${KS_BUILD_DIR:-$KS_SOURCE_DIR/build}
+KESTREL=${KESTREL:-$KS_BUILD_DIR/kestrel}
+KS_SHARED_DIR=${KS_SHARED_DIR:-$KS_SOURCE_DIR/../shared}
 T=$(mktemp -d /tmp/ks_bench_XXXXXX)
 trap 'rm -rf "$T"' EXIT
 best=0

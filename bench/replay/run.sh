@@ -8,8 +8,11 @@
 # usage: sh bench/replay/run.sh   (bench/run.sh sets KESTREL, KS_BUILD_DIR, KS_SOURCE_DIR,
 #        KS_SHARED_DIR; run from a Release build for meaningful figures)
 set -eu
-: "${KESTREL:?}" "${KS_SOURCE_DIR:?}"
-KS_BUILD_DIR=${KS_BUILD_DIR:-$(dirname "$KESTREL")}
+# Standalone (sh bench/NAME/run.sh) or from bench/run.sh, which sets these.
+KS_SOURCE_DIR=${KS_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+KS_BUILD_DIR=${KS_BUILD_DIR:-$KS_SOURCE_DIR/build}
+KESTREL=${KESTREL:-$KS_BUILD_DIR/kestrel}
+KS_SHARED_DIR=${KS_SHARED_DIR:-$KS_SOURCE_DIR/../shared}
 D="${KS_SHARED_DIR:-$KS_SOURCE_DIR/../shared}/data"
 if [ ! -d "$D" ]; then
     echo "replay benchmark skipped: $D not found (set KS_SHARED_DIR)"
