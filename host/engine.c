@@ -140,6 +140,12 @@ struct ks_engine {
     int n_recon_unknown;
     ks_u64map_t recon_queries; /* fetch(ORDER) req id -> order */
     int recon_enoent;          /* orders the venue never saw */
+    struct recon_shrunk {      /* positions scaled down to the venue's, for leg groups */
+        int strat;
+        int32_t inst;
+        ks_dec_t delta; /* signed change */
+    } * recon_shrunk;
+    int n_recon_shrunk;
     /* the watchdog: orders it asked the venue about (UNKNOWN ones, and market/IOC orders
      * left without a final answer), and finished orders whose fills did not all arrive */
     struct wd_query {
@@ -920,6 +926,8 @@ static void dispatch(ks_engine_t *eng, ks_event_t *ev)
                     eng->recon_enoent++;
                 }
             }
+            if (sd->what == KS_FETCH_BALANCES && sd->rc == KS_OK && v)
+                v->recon_bal_ok = true;
             if (sd->rc != KS_OK && sd->rc != KS_ENOENT)
                 ks_log_error("engine", "reconciliation fetch on %s failed: %s", vname,
                              sd->detail[0] ? sd->detail : ks_strerror(sd->rc));
@@ -3073,6 +3081,95 @@ ks_order_t *ks_engine_order(ks_engine_t *eng, const char *cloid)
     return ks_oms_revive(&eng->oms, cloid, strat_of_name, inst_of_names, eng, wall(eng));
 }
 
+/* Scales every (non-paper) holder of an instrument by num/den, remembering the change
+ * for the leg groups. */
+static void scale_holders(ks_engine_t *eng, int32_t inst, ks_dec_t num, ks_dec_t den,
+                          const char *venue, int64_t w)
+{
+    for (int s = -1; s < eng->n_strats; s++) {
+        const ks_pos_t *p = ks_oms_position(&eng->oms, s, inst);
+        if (ks_dec_is_zero(p->qty) || strat_is_paper(eng, s))
+            continue;
+        ks_dec_t t, nq, delta;
+        if (ks_dec_mul(p->qty, num, &t) != KS_OK ||
+            ks_dec_div(t, den, 12, KS_ROUND_TRUNC, &nq) != KS_OK)
+            nq = KS_DEC_ZERO;
+        ks_dec_sub(nq, p->qty, &delta);
+        ks_oms_adjust_position(&eng->oms, s, inst, nq, venue, w);
+        if (s < 0 || ks_dec_is_zero(delta))
+            continue;
+        struct recon_shrunk *nx =
+            realloc(eng->recon_shrunk, (size_t)(eng->n_recon_shrunk + 1) * sizeof(*nx));
+        if (!nx)
+            continue;
+        eng->recon_shrunk = nx;
+        nx[eng->n_recon_shrunk++] = (struct recon_shrunk){s, inst, delta};
+    }
+}
+
+/* Spot holdings are wallet balances, not positions: a venue that listed its balances is
+ * asked whether it still holds, per base asset, at least what the strategies' spot legs
+ * say. Holding more is normal (the account's own coins); holding less by a lot or more
+ * (sold outside the host, or lost while it was down) scales the holders down to what is
+ * there. Returns the number of base assets scaled. */
+static int recon_spot(ks_engine_t *eng, int64_t w)
+{
+    int scaled = 0;
+    for (int32_t i = 0; i < eng->recon_n; i++) {
+        const ks_inst_rec_t *r = ks_market_inst(&eng->market, i);
+        ks_venue_t *v = ks_engine_venue(eng, r->venue);
+        if (r->spec.kind != KS_KIND_SPOT || !v || !v->recon_bal_ok)
+            continue;
+        /* Each base asset once, at its first spot instrument on this venue. */
+        bool seen = false;
+        for (int32_t j = 0; j < i && !seen; j++) {
+            const ks_inst_rec_t *q = ks_market_inst(&eng->market, j);
+            seen = q->venue == r->venue && q->spec.kind == KS_KIND_SPOT &&
+                   strcmp(q->base, r->base) == 0;
+        }
+        if (seen)
+            continue;
+        ks_dec_t local = KS_DEC_ZERO, held = KS_DEC_ZERO, lot = r->spec.lot_size, short_by;
+        for (int32_t j = i; j < eng->recon_n; j++) {
+            const ks_inst_rec_t *q = ks_market_inst(&eng->market, j);
+            if (q->venue == r->venue && q->spec.kind == KS_KIND_SPOT &&
+                strcmp(q->base, r->base) == 0)
+                ks_dec_add(local, ks_oms_venue_position(&eng->oms, j), &local);
+        }
+        if (ks_dec_sign(local) <= 0)
+            continue;
+        const ks_balance_t *b = ks_engine_balance(eng, v->id, KS_WALLET_SPOT, r->base);
+        if (!b)
+            b = ks_engine_balance(eng, v->id, KS_WALLET_UNIFIED, r->base);
+        if (b) /* a venue lists the coins it holds: none listed is none held */
+            held = b->total;
+        ks_dec_sub(local, held, &short_by);
+        if (ks_dec_sign(short_by) <= 0 || ks_dec_cmp(short_by, lot) < 0)
+            continue; /* less than a lot short: fees taken in the coin, dust */
+        if (ks_dec_sign(held) < 0)
+            held = KS_DEC_ZERO;
+        char a[KS_DEC_STRLEN], c[KS_DEC_STRLEN], detail[300];
+        ks_dec_format(local, a, sizeof(a));
+        ks_dec_format(held, c, sizeof(c));
+        for (int32_t j = i; j < eng->recon_n; j++) {
+            const ks_inst_rec_t *q = ks_market_inst(&eng->market, j);
+            if (q->venue == r->venue && q->spec.kind == KS_KIND_SPOT &&
+                strcmp(q->base, r->base) == 0)
+                scale_holders(eng, j, held, local, v->name, w);
+        }
+        ks_log_warn("engine",
+                    "%s on %s: the strategies hold %s in spot, the venue's wallet %s: spot "
+                    "positions scaled down to the wallet",
+                    r->base, v->name, a, c);
+        snprintf(detail, sizeof(detail),
+                 "{\"venue\":\"%s\",\"asset\":\"%s\",\"local\":\"%s\",\"wallet\":\"%s\"}", v->name,
+                 r->base, a, c);
+        ks_engine_journal(eng, "recovery.spot_short", r->base, detail);
+        scaled++;
+    }
+    return scaled;
+}
+
 /* Runs the loop until every reconciliation fetch answered or the timeout passed. */
 static bool recon_wait(ks_engine_t *eng)
 {
@@ -3325,16 +3422,7 @@ static int reconcile(ks_engine_t *eng, char *err, size_t err_len)
                       ks_dec_cmp(ks_dec_abs(venue), ks_dec_abs(local)) < 0;
         if (shrink) {
             /* The venue holds less than we think: scale every holder down to it. */
-            for (int s = -1; s < eng->n_strats; s++) {
-                const ks_pos_t *p = ks_oms_position(&eng->oms, s, i);
-                if (ks_dec_is_zero(p->qty) || strat_is_paper(eng, s))
-                    continue;
-                ks_dec_t num, nq;
-                if (ks_dec_mul(p->qty, venue, &num) != KS_OK ||
-                    ks_dec_div(num, local, 12, KS_ROUND_TRUNC, &nq) != KS_OK)
-                    nq = KS_DEC_ZERO;
-                ks_oms_adjust_position(&eng->oms, s, i, nq, v->name, w);
-            }
+            scale_holders(eng, i, venue, local, v->name, w);
             adjusted++;
             ks_log_warn("engine",
                         "%s on %s: the store holds %s, the venue %s: local positions "
@@ -3362,20 +3450,32 @@ static int reconcile(ks_engine_t *eng, char *err, size_t err_len)
                         r->symbol, v->name, a, b);
         }
     }
+    int spot_scaled = recon_spot(eng, w);
     eng->recon_active = false;
     drain(eng->loop, eng);
     ks_legs_resume(eng->legs);
+    /* Leg groups whose legs the venue holds less of rebalance now, as after a forced
+     * fill: a hedge is never left with one side smaller than the other. */
+    for (int k = 0; k < eng->n_recon_shrunk; k++) {
+        struct recon_shrunk *x = &eng->recon_shrunk[k];
+        ks_legs_on_forced(eng->legs, x->strat, x->inst, x->delta,
+                          "reconciliation: the venue holds less");
+    }
+    free(eng->recon_shrunk);
+    eng->recon_shrunk = NULL;
+    eng->n_recon_shrunk = 0;
     drain(eng->loop, eng);
     char detail[400];
     snprintf(detail, sizeof(detail),
              "{\"open_orders_loaded\":%d,\"leg_groups\":%d,\"queried\":%d,\"never_sent\":%d,"
              "\"missing_fills\":%d,\"unknown_orders_cancelled\":%d,\"unknown_orders_adopted\":%d,"
-             "\"positions_scaled\":%d,\"positions_adopted\":%d,\"flatten_orders\":%d}",
+             "\"positions_scaled\":%d,\"spot_scaled\":%d,\"positions_adopted\":%d,"
+             "\"flatten_orders\":%d}",
              loaded, groups, pass.queried, never_sent, missing_fills, cancelled, adopted_orders,
-             adjusted, adopted, flattened);
+             adjusted, spot_scaled, adopted, flattened);
     ks_engine_journal(eng, "recovery.report", "host", detail);
     if (loaded || groups || never_sent || missing_fills || eng->n_recon_unknown || adjusted ||
-        adopted || flattened)
+        spot_scaled || adopted || flattened)
         ks_log_info("engine", "reconciled: %s", detail);
     return 0;
 }
@@ -3575,6 +3675,7 @@ void ks_engine_free(ks_engine_t *eng)
     ks_u64map_free(&eng->recon_queries);
     free(eng->recon_vpos);
     free(eng->recon_vpos_seen);
+    free(eng->recon_shrunk);
     free(eng->recon_unknown);
     free(eng->wdq);
     free(eng->fw);

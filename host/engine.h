@@ -83,6 +83,7 @@ typedef struct ks_venue {
     int64_t last_throttle_ns;
     uint64_t rng;
     uint64_t sent, throttles;
+    bool recon_bal_ok; /* its balances were listed during startup reconciliation */
 } ks_venue_t;
 
 typedef struct ks_riskmod {

@@ -3,7 +3,11 @@
  * (spot) and TST/USDT:USDT (perp), quoted every 100 ms at 99.9 / 100.1. Orders rest
  * (ACKED) unless "fill": true, then fill at once at 100. Scripted faults for leg-group
  * tests: "reject_spot": true rejects every spot order; "reject_spot_after": N rejects spot
- * orders after the first N; "partial_spot": true fills spot orders half (then cancels). */
+ * orders after the first N; "partial_spot": true fills spot orders half (then cancels).
+ * Reconciliation: "spot_balance":"N" lists N TST in the spot wallet, "perp_position":"Q"
+ * a TST/USDT:USDT position of Q (otherwise it lists no balances and no positions).
+ * Trade ids are t1, t2, ...; "trade_prefix":"P" makes them P1, P2, ... (a restarted venue
+ * must not repeat the ids of the one before). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,9 +30,25 @@ typedef struct rv {
     int64_t fh_start;
     int reject_spot_after, spot_orders;
     int32_t inst, spot;
+    char spot_balance[32], perp_position[32], trade_prefix[16];
     uint64_t timer;
     uint64_t seq;
 } rv_t;
+
+/* The string value after `key` (which ends with the opening quote), or "". */
+static void cfg_text(const char *cfg, const char *key, char *out, size_t cap)
+{
+    const char *p = strstr(cfg, key);
+    out[0] = '\0';
+    if (!p)
+        return;
+    p += strlen(key);
+    size_t n = strcspn(p, "\"");
+    if (n >= cap)
+        n = cap - 1;
+    memcpy(out, p, n);
+    out[n] = '\0';
+}
 
 static int rv_open(const ks_host_api_t *api, ks_host_t *host, const char *venue, const char *cfg,
                    void **self, char *err, size_t err_len)
@@ -50,6 +70,11 @@ static int rv_open(const ks_host_api_t *api, ks_host_t *host, const char *venue,
     v->reject_spot = strstr(cfg, "\"reject_spot\":true") != NULL;
     v->partial_spot = strstr(cfg, "\"partial_spot\":true") != NULL;
     v->reject_spot_after = -1;
+    cfg_text(cfg, "\"spot_balance\":\"", v->spot_balance, sizeof(v->spot_balance));
+    cfg_text(cfg, "\"trade_prefix\":\"", v->trade_prefix, sizeof(v->trade_prefix));
+    if (!v->trade_prefix[0])
+        strcpy(v->trade_prefix, "t");
+    cfg_text(cfg, "\"perp_position\":\"", v->perp_position, sizeof(v->perp_position));
     const char *hg = strstr(cfg, "\"hang_after_s\":");
     if (hg)
         v->hang_after_s = atoi(hg + strlen("\"hang_after_s\":"));
@@ -269,7 +294,8 @@ static int rv_place(void *self, const ks_order_cmd_t *c)
     KS_EVENT_INIT(&f, KS_EV_FILL);
     f.hdr.inst = c->inst;
     ks_strlcpy(f.cloid, c->cloid, sizeof(f.cloid));
-    snprintf(f.trade_id, sizeof(f.trade_id), "t%llu", (unsigned long long)++v->seq);
+    snprintf(f.trade_id, sizeof(f.trade_id), "%s%llu", v->trade_prefix,
+             (unsigned long long)++v->seq);
     f.side = c->side;
     f.px = KS_DEC(100, 0);
     f.qty = q;
@@ -298,6 +324,26 @@ static int rv_fetch(void *self, uint32_t what, int32_t inst, const char *cloid, 
 {
     rv_t *v = self;
     ks_sync_done_t d;
+    if (what == KS_FETCH_BALANCES && v->spot_balance[0]) {
+        ks_balance_t b;
+        KS_EVENT_INIT(&b, KS_EV_BALANCE);
+        b.hdr.inst = -1;
+        b.hdr.flags = KS_EVF_SNAPSHOT;
+        b.wallet = KS_WALLET_SPOT;
+        ks_strlcpy(b.asset, "TST", sizeof(b.asset));
+        ks_dec_parse(v->spot_balance, (size_t)-1, &b.total);
+        b.available = b.total;
+        v->api->emit(v->host, &b.hdr);
+    }
+    if (what == KS_FETCH_POSITIONS && v->perp_position[0]) {
+        ks_position_t p;
+        KS_EVENT_INIT(&p, KS_EV_POSITION);
+        p.hdr.inst = v->inst;
+        p.hdr.flags = KS_EVF_SNAPSHOT;
+        ks_dec_parse(v->perp_position, (size_t)-1, &p.qty);
+        p.entry_px = KS_DEC(100, 0);
+        v->api->emit(v->host, &p.hdr);
+    }
     KS_EVENT_INIT(&d, KS_EV_SYNC_DONE);
     d.req_id = req_id;
     d.what = (uint8_t)what;

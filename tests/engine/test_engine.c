@@ -36,12 +36,17 @@ static void write_file(const char *path, const char *text)
 
 /* Builds and starts an engine in backtest mode on the recording venue. */
 static const char *mode = "live";
+/* Real clock (kestrel run): startup reconciliation runs; a backtest skips it. */
+static bool real_clock = false;
 
-static void start(fx_t *f, const char *venue_cfg, const char *rate_limit, const char *lua)
+static void start_in(fx_t *f, bool fresh, const char *venue_cfg, const char *rate_limit,
+                     const char *lua)
 {
     char path[256], json[4096], err[1024];
-    strcpy(f->dir, "/tmp/ks_eng_XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
+    if (fresh) {
+        strcpy(f->dir, "/tmp/ks_eng_XXXXXX");
+        assert_non_null(mkdtemp(f->dir));
+    }
     snprintf(f->log, sizeof(f->log), "%s/venue.log", f->dir);
     snprintf(path, sizeof(path), "%s/s.lua", f->dir);
     write_file(path, lua);
@@ -61,13 +66,28 @@ static void start(fx_t *f, const char *venue_cfg, const char *rate_limit, const 
     snprintf(state, sizeof(state), "%s/state", f->dir);
     ks_engine_opts_t o = {.cfg = f->cfg,
                           .state_dir = state,
-                          .backtest = true,
+                          .backtest = !real_clock,
                           .start_wall_ns = f->cfg->backtest_start_ns};
     f->eng = ks_engine_new(&o, err, sizeof(err));
     if (!f->eng)
         fail_msg("engine: %s", err);
     if (ks_engine_start(f->eng, err, sizeof(err)) != 0)
         fail_msg("start: %s", err);
+}
+
+static void start(fx_t *f, const char *venue_cfg, const char *rate_limit, const char *lua)
+{
+    real_clock = false;
+    start_in(f, true, venue_cfg, rate_limit, lua);
+}
+
+/* Stops the engine (as a crash would leave the store: nothing more is written) and starts
+ * a new one on the same state directory. */
+static void restart(fx_t *f, const char *venue_cfg, const char *lua)
+{
+    ks_engine_free(f->eng);
+    ks_config_free(f->cfg);
+    start_in(f, false, venue_cfg, "", lua);
 }
 
 static void finish(fx_t *f)
@@ -346,6 +366,79 @@ static void finished_orders_retire_and_come_back_for_late_fills(void **state)
     finish(&f);
 }
 
+/* After a restart the venue's wallet holds less of the spot leg than the store says
+ * (sold outside the host while it was down): the spot position is scaled down to the
+ * wallet, the event journaled, and the leg group trims the perp leg to match. */
+static const char *spot_lua = "local S = {}\n"
+                              "function S.on_start(ctx)\n"
+                              "  if ctx.state.id then return end\n"
+                              "  ctx.state.id = assert(ctx.hedge{legs = {\n"
+                              "      {symbol='TST/USDT', side='buy', qty=10},\n"
+                              "      {symbol='TST/USDT:USDT', side='sell', qty=10}}})\n"
+                              "end\n"
+                              "return S\n";
+
+static void a_spot_leg_short_at_the_venue_after_a_restart_rebalances_the_hedge(void **state)
+{
+    fx_t f;
+    real_clock = true;
+    start_in(&f, true, "\"fill\":true", "", spot_lua);
+    assert_int_equal(ks_engine_run(f.eng, 300000000LL), 0);
+    ks_oms_t *oms = ks_engine_oms(f.eng);
+    int32_t spot = ks_market_find(ks_engine_market(f.eng), 0, "TST/USDT");
+    int32_t perp = ks_market_find(ks_engine_market(f.eng), 0, "TST/USDT:USDT");
+    assert_int_equal(ks_dec_cmp(ks_oms_account(oms, 0)->pos[spot].qty, KS_DEC(10, 0)), 0);
+    assert_int_equal(ks_dec_cmp(ks_oms_account(oms, 0)->pos[perp].qty, KS_DEC(-10, 0)), 0);
+
+    /* The wallet holds 4 TST, the perp is still -10. 0.5 short would be dust (below a lot)
+     * and change nothing; 6 is not. */
+    restart(&f,
+            "\"fill\":true,\"spot_balance\":\"4\",\"perp_position\":\"-10\","
+            "\"trade_prefix\":\"r1-\"",
+            spot_lua);
+    assert_int_equal(ks_engine_run(f.eng, 300000000LL), 0);
+    oms = ks_engine_oms(f.eng);
+    spot = ks_market_find(ks_engine_market(f.eng), 0, "TST/USDT");
+    perp = ks_market_find(ks_engine_market(f.eng), 0, "TST/USDT:USDT");
+    assert_int_equal(ks_dec_cmp(ks_oms_account(oms, 0)->pos[spot].qty, KS_DEC(4, 0)), 0);
+    assert_int_equal(ks_dec_cmp(ks_oms_account(oms, 0)->pos[perp].qty, KS_DEC(-4, 0)), 0);
+    /* The trim was a reduce-only order on the perp. */
+    static rec_t r[8];
+    int n = read_log(f.log, r, 8);
+    assert_int_equal(n, 1);
+    assert_int_equal(r[0].reduce, 1);
+    /* Journaled, with what each side held. */
+    char db[160];
+    sqlite3 *h;
+    sqlite3_stmt *st;
+    snprintf(db, sizeof(db), "%s/state/kestrel.db", f.dir);
+    assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(h,
+                                        "SELECT detail FROM events WHERE kind ="
+                                        " 'recovery.spot_short'",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    const char *d = (const char *)sqlite3_column_text(st, 0);
+    assert_non_null(strstr(d, "\"local\":\"10\""));
+    assert_non_null(strstr(d, "\"wallet\":\"4\""));
+    sqlite3_finalize(st);
+    sqlite3_close(h);
+
+    /* A wallet short by less than a lot (fees taken in the coin) changes nothing. */
+    restart(&f,
+            "\"fill\":true,\"spot_balance\":\"3.5\",\"perp_position\":\"-4\","
+            "\"trade_prefix\":\"r2-\"",
+            spot_lua);
+    assert_int_equal(ks_engine_run(f.eng, 300000000LL), 0);
+    oms = ks_engine_oms(f.eng);
+    assert_int_equal(ks_dec_cmp(ks_oms_account(oms, 0)->pos[spot].qty, KS_DEC(4, 0)), 0);
+    assert_int_equal(ks_dec_cmp(ks_oms_account(oms, 0)->pos[perp].qty, KS_DEC(-4, 0)), 0);
+    assert_int_equal(read_log(f.log, r, 8), 0);
+    real_clock = false;
+    finish(&f);
+}
+
 /* ---- leg groups --------------------------------------------------------------------- */
 
 static const char *hedge_lua =
@@ -557,6 +650,7 @@ int main(void)
         cmocka_unit_test(throttle_pauses_new_orders_but_not_reduce_only),
         cmocka_unit_test(a_shared_window_limits_venues_together_and_keeps_priority_across_them),
         cmocka_unit_test(finished_orders_retire_and_come_back_for_late_fills),
+        cmocka_unit_test(a_spot_leg_short_at_the_venue_after_a_restart_rebalances_the_hedge),
         cmocka_unit_test(both_legs_fill_and_the_hedge_is_active),
         cmocka_unit_test(a_rejected_leg_unwinds_the_filled_one_and_fails),
         cmocka_unit_test(a_partial_leg_trims_the_other_to_match),
