@@ -736,14 +736,17 @@ void ks_legs_on_fill(ks_legs_t *lg, ks_order_t *o, const ks_fill_t *f)
         return;
     ks_leg_t *l = &h->legs[li];
     int side = f->side ? f->side : o->rec.side;
+    /* What the account holds: a spot fee taken in the coin leaves the leg that much
+     * smaller, and the group balances the other leg to it. */
+    ks_dec_t q = ks_oms_fill_base_qty(inst_of(lg, l), f, side);
     if (side == l->side) {
         ks_dec_t n;
-        ks_dec_add(l->pos, f->qty, &l->pos);
+        ks_dec_add(l->pos, q, &l->pos);
         ks_dec_add(l->open_qty, f->qty, &l->open_qty);
         if (ks_dec_mul(f->px, f->qty, &n) == KS_OK)
             ks_dec_add(l->open_notional, n, &l->open_notional);
     } else {
-        ks_dec_sub(l->pos, f->qty, &l->pos);
+        ks_dec_sub(l->pos, q, &l->pos);
     }
     persist(lg, h, false);
     if (final_state(h->state) && !all_flat(lg, h)) {

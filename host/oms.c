@@ -337,6 +337,18 @@ static ks_dec_t fee_in_quote(const ks_inst_rec_t *r, const ks_fill_t *f)
     return f->fee;
 }
 
+ks_dec_t ks_oms_fill_base_qty(const ks_inst_rec_t *r, const ks_fill_t *f, int side)
+{
+    ks_dec_t q;
+    if (!r || r->spec.kind != KS_KIND_SPOT || !f->fee_asset[0] || strcmp(f->fee_asset, r->base))
+        return f->qty;
+    if ((side == KS_SIDE_BUY ? ks_dec_sub(f->qty, f->fee, &q) : ks_dec_add(f->qty, f->fee, &q)) !=
+            KS_OK ||
+        ks_dec_sign(q) < 0)
+        return f->qty;
+    return q;
+}
+
 /* Average-cost position update; realized PnL on the closed part. */
 static void apply_fill(ks_pos_t *p, int side, ks_dec_t px, ks_dec_t qty)
 {
@@ -464,7 +476,10 @@ ks_order_t *ks_oms_on_fill(ks_oms_t *oms, const ks_fill_t *f, const char *venue_
     ks_pos_t *p = pos_slot(a, o->inst);
     if (!p)
         return o;
-    apply_fill(p, f->side ? f->side : o->rec.side, f->px, f->qty);
+    int side = f->side ? f->side : o->rec.side;
+    /* A spot fee taken in the coin changes what the wallet holds: the position is what
+     * the wallet got (buy) or gave (sell); the fee's value is booked as a fee. */
+    apply_fill(p, side, f->px, ks_oms_fill_base_qty(r, f, side));
     ks_dec_add(p->fees, fee_in_quote(r, f), &p->fees);
     p->fills++;
     p->touched = true;

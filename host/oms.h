@@ -135,6 +135,11 @@ ks_order_t *ks_oms_revive(ks_oms_t *oms, const char *cloid,
  * none past a final state. Returns how many were retired. */
 uint32_t ks_oms_retire(ks_oms_t *oms, int64_t before_wall_ns);
 
+/* The quantity of base asset a fill moves in or out of the account: the fill's quantity,
+ * except on spot when the fee is taken in the base asset (Bybit spot buys): a buy then
+ * brings qty - fee, a sell takes qty + fee. Positions and leg groups count this. */
+ks_dec_t ks_oms_fill_base_qty(const ks_inst_rec_t *r, const ks_fill_t *f, int side);
+
 /* Recovery: loads every open order and every position from the store. strat_of maps a
  * strategy name to its account index (-1: the host account, for names no longer in the
  * config). Returns the number of open orders loaded. */

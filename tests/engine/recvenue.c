@@ -6,7 +6,8 @@
  * orders after the first N; "partial_spot": true fills spot orders half (then cancels).
  * Reconciliation: "spot_balance":"N" lists N TST in the spot wallet, "perp_position":"Q"
  * a TST/USDT:USDT position of Q (otherwise it lists no balances and no positions).
- * Trade ids are t1, t2, ...; "trade_prefix":"P" makes them P1, P2, ... (a restarted venue
+ * "spot_fee_base":"R" charges spot buys a fee of R x qty in TST (as Bybit does) instead
+ * of none. Trade ids are t1, t2, ...; "trade_prefix":"P" makes them P1, P2, ... (a restarted venue
  * must not repeat the ids of the one before). */
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,7 +31,7 @@ typedef struct rv {
     int64_t fh_start;
     int reject_spot_after, spot_orders;
     int32_t inst, spot;
-    char spot_balance[32], perp_position[32], trade_prefix[16];
+    char spot_balance[32], perp_position[32], trade_prefix[16], spot_fee_base[16];
     uint64_t timer;
     uint64_t seq;
 } rv_t;
@@ -72,6 +73,7 @@ static int rv_open(const ks_host_api_t *api, ks_host_t *host, const char *venue,
     v->reject_spot_after = -1;
     cfg_text(cfg, "\"spot_balance\":\"", v->spot_balance, sizeof(v->spot_balance));
     cfg_text(cfg, "\"trade_prefix\":\"", v->trade_prefix, sizeof(v->trade_prefix));
+    cfg_text(cfg, "\"spot_fee_base\":\"", v->spot_fee_base, sizeof(v->spot_fee_base));
     if (!v->trade_prefix[0])
         strcpy(v->trade_prefix, "t");
     cfg_text(cfg, "\"perp_position\":\"", v->perp_position, sizeof(v->perp_position));
@@ -300,6 +302,18 @@ static int rv_place(void *self, const ks_order_cmd_t *c)
     f.px = KS_DEC(100, 0);
     f.qty = q;
     ks_strlcpy(f.fee_asset, "USDT", sizeof(f.fee_asset));
+    if (spot && c->side == KS_SIDE_BUY && v->spot_fee_base[0]) {
+        ks_dec_t rate;
+        ks_dec_parse(v->spot_fee_base, (size_t)-1, &rate);
+        ks_dec_mul(q, rate, &f.fee);
+        ks_strlcpy(f.fee_asset, "TST", sizeof(f.fee_asset));
+    }
+    if (spot && c->side == KS_SIDE_BUY && v->spot_fee_base[0]) {
+        ks_dec_t rate;
+        ks_dec_parse(v->spot_fee_base, (size_t)-1, &rate);
+        ks_dec_mul(q, rate, &f.fee);
+        ks_strlcpy(f.fee_asset, "TST", sizeof(f.fee_asset));
+    }
     v->api->emit(v->host, &f.hdr);
     order_event(v, c->inst, c->cloid, ks_dec_cmp(q, c->qty) == 0 ? KS_OS_FILLED : KS_OS_CANCELED,
                 c->side, c->qty, q);

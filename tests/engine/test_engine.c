@@ -584,6 +584,28 @@ static void a_successful_close_leaves_both_legs_flat(void **state)
     finish(&f);
 }
 
+/* A spot buy whose fee is taken in the coin (Bybit) leaves the wallet short of the
+ * order's quantity: the spot leg counts what the wallet got, the group trims the perp to
+ * it (on the perp's lot grid of 1), and closing sells what is held. */
+static void a_spot_fee_in_the_coin_shrinks_the_leg_and_the_hedge_matches_it(void **state)
+{
+    fx_t f;
+    run_hedge(&f, "\"fill\":true,\"spot_fee_base\":\"0.15\"", "");
+    /* bought 10, fee 1.5 TST: 8.5 held; perp trimmed from -10 to -8 */
+    assert_int_equal(hedge_state(&f), KS_HEDGE_ACTIVE);
+    assert_pos(&f, "TST/USDT", "8.5");
+    assert_pos(&f, "TST/USDT:USDT", "-8");
+    finish(&f);
+
+    run_hedge(&f, "\"fill\":true,\"spot_fee_base\":\"0.15\"", "close_after = 5, balance = 'trim'");
+    assert_int_equal(hedge_state(&f), KS_HEDGE_CLOSED);
+    /* the spot sell is on the lot grid of 1: 8 of the 8.5 go, the rest is dust below a
+     * lot; never more than the wallet holds */
+    assert_pos(&f, "TST/USDT", "0.5");
+    assert_pos(&f, "TST/USDT:USDT", "0");
+    finish(&f);
+}
+
 static void a_forced_liquidation_of_one_leg_closes_the_other(void **state)
 {
     fx_t f;
@@ -657,6 +679,7 @@ int main(void)
         cmocka_unit_test(top_up_buys_the_missing_part_before_trimming),
         cmocka_unit_test(a_close_failing_on_one_leg_restores_the_hedge),
         cmocka_unit_test(a_successful_close_leaves_both_legs_flat),
+        cmocka_unit_test(a_spot_fee_in_the_coin_shrinks_the_leg_and_the_hedge_matches_it),
         cmocka_unit_test(a_forced_liquidation_of_one_leg_closes_the_other),
         cmocka_unit_test(paper_mode_fills_against_quotes_and_never_reaches_the_venue),
     };

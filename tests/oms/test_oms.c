@@ -254,7 +254,18 @@ static void base_asset_fee_is_valued_in_quote(void **state)
     fx_t *f = *state;
     ks_order_t *o = new_order(f, f->strat, f->spot, KS_SIDE_BUY, "0.5");
     fill(f, o, "s1", "60000", "0.5", "0.0005", "BTC");
-    assert_dec(ks_oms_position(&f->oms, f->strat, f->spot)->fees, "30");
+    const ks_pos_t *p = ks_oms_position(&f->oms, f->strat, f->spot);
+    assert_dec(p->fees, "30");
+    /* The wallet got 0.5 - 0.0005: that is the position, so selling it all is possible. */
+    assert_dec(p->qty, "0.4995");
+    assert_dec(o->fill_qty, "0.5"); /* the order's own progress stays the venue's figure */
+    fill(f, new_order(f, f->strat, f->spot, KS_SIDE_SELL, "0.4995"), "s2", "61000", "0.4995",
+         "30.4695", "USDT");
+    assert_dec(p->qty, "0");
+    /* Realized on what was held, fees apart: paid 30000, got 30469.5 - 30.4695 - the
+     * 30 valued in quote. */
+    assert_dec(p->realized, "499.5");
+    assert_dec(p->fees, "60.4695");
 }
 
 static void funding_is_split_by_position_share(void **state)
