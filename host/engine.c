@@ -2855,8 +2855,31 @@ static size_t status_json(ks_engine_t *eng, char *out, size_t cap)
             n += (size_t)snprintf(out + n, cap - n, "}}");
     }
     if (n < cap)
-        n += (size_t)snprintf(out + n, cap - n, "]}");
-    return n;
+        n += (size_t)snprintf(out + n, cap - n, "],\"venues\":[");
+    int64_t now = ks_loop_now_ns(eng->loop);
+    for (int i = 0; i < eng->n_venues && n < cap; i++) {
+        ks_venue_t *v = &eng->venues[i];
+        int64_t paused = v->pause_new_until_ns > now ? v->pause_new_until_ns - now : 0;
+        n += (size_t)snprintf(
+            out + n, cap - n,
+            "%s{\"name\":\"%s\",\"up\":%s,\"requests_sent\":%llu,\"queued\":%u,"
+            "\"throttles\":%llu,\"new_orders_paused_s\":%.3f,\"rate_limit\":%u,"
+            "\"rate_window_s\":%.3f,\"rate_shared\":\"%s\"}",
+            i ? "," : "", v->name, v->up ? "true" : "false", (unsigned long long)v->sent,
+            v->n_queued, (unsigned long long)v->throttles, (double)paused / 1e9, v->rl.limit,
+            (double)v->rl.window_ns / 1e9, v->rl_shared ? v->rl_shared->name : "");
+    }
+    int hc[6];
+    ks_legs_counts(eng->legs, hc);
+    if (n < cap)
+        n += (size_t)snprintf(out + n, cap - n,
+                              "],\"hedges\":{\"opening\":%d,\"active\":%d,\"closing\":%d,"
+                              "\"closed\":%d,\"failed\":%d},\"open_orders\":%u,"
+                              "\"orders_in_memory\":%zu}",
+                              hc[KS_HEDGE_IDLE] + hc[KS_HEDGE_OPENING], hc[KS_HEDGE_ACTIVE],
+                              hc[KS_HEDGE_CLOSING], hc[KS_HEDGE_CLOSED], hc[KS_HEDGE_FAILED],
+                              eng->oms.n_open, eng->oms.orders.count);
+    return n < cap ? n : cap;
 }
 
 static void ctl_handler(void *ud, const char *cmd, const char *arg, char *reply, size_t cap)

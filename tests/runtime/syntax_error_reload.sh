@@ -49,6 +49,8 @@ after=$(orders)
 st=$("$KESTREL" ctl --state-dir state status)
 echo "$st" | grep -q '"enabled":true' || fail "the strategy was disabled"
 echo "$st" | grep -q '"reload_failures":1' || fail "status does not count the failure: $st"
+echo "$st" | grep -q '"venues":\[{"name":"sim","up":true' || fail "status does not show the venue: $st"
+echo "$st" | grep -q '"hedges":{"opening":0' || fail "status does not count leg groups: $st"
 # Fixing the file reloads it.
 version 2
 sleep 1.5
