@@ -494,6 +494,51 @@ static int ctx_metric(lua_State *L)
     return 0;
 }
 
+/* ctx.report_note(text): a line for the notes of the backtest report (summary.json and
+ * report.html), e.g. how the strategy was configured for the data. Journaled once per
+ * distinct text per VM ("report.note", detail: the text as a JSON string). */
+#define MAX_REPORT_NOTES 32
+static int ctx_report_note(lua_State *L)
+{
+    ks_strategy_t *st = strat(L, PH_ANY, "report_note");
+    size_t len;
+    const char *text = luaL_checklstring(L, 1, &len);
+    char err[200], *json = NULL;
+    if (len == 0 || len > 300 || strlen(text) != len)
+        return luaL_error(L, "ctx.report_note: text must be 1..300 bytes of text");
+    lua_getfield(L, LUA_REGISTRYINDEX, "kestrel.notes");
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        lua_newtable(L);
+        lua_pushvalue(L, -1);
+        lua_setfield(L, LUA_REGISTRYINDEX, "kestrel.notes");
+    }
+    lua_pushvalue(L, 1);
+    lua_rawget(L, -2);
+    bool seen = !lua_isnil(L, -1);
+    lua_pop(L, 1);
+    if (seen) {
+        lua_pop(L, 1);
+        return 0;
+    }
+    lua_rawgeti(L, -1, 1); /* the count lives at [1]; notes are string keys */
+    int n = (int)lua_tointeger(L, -1);
+    lua_pop(L, 1);
+    if (n >= MAX_REPORT_NOTES)
+        return luaL_error(L, "ctx.report_note: too many notes (%d)", MAX_REPORT_NOTES);
+    lua_pushinteger(L, n + 1);
+    lua_rawseti(L, -2, 1);
+    lua_pushvalue(L, 1);
+    lua_pushboolean(L, 1);
+    lua_rawset(L, -3);
+    lua_pop(L, 1);
+    if (ks_lua_to_json(L, 1, "note", &json, err, sizeof(err)) != 0)
+        return luaL_error(L, "ctx.report_note: %s", err);
+    ks_engine_journal(ks_strategy_engine(st), "report.note", ks_strategy_name(st), json);
+    free(json);
+    return 0;
+}
+
 /* ctx.markets{...}: the venue's universe filtered; sorted by symbol. */
 static int cmp_symbol(const void *a, const void *b)
 {
@@ -1036,6 +1081,7 @@ static const luaL_Reg ctx_funcs[] = {
     {"get_hedge", ctx_get_hedge},
     {"hedges", ctx_hedges},
     {"record", ctx_record},
+    {"report_note", ctx_report_note},
     {NULL, NULL},
 };
 

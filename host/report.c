@@ -405,6 +405,22 @@ static int read_store(ks_report_t *r, cJSON *root, ks_strmap_t *aggs, char *err,
         }
     }
     sqlite3_finalize(q);
+    q = NULL;
+    /* Notes strategies left (ctx.report_note). */
+    if (sqlite3_prepare_v2(db,
+                           "SELECT subject, detail FROM events WHERE kind = 'report.note'"
+                           " ORDER BY id",
+                           -1, &q, NULL) == SQLITE_OK) {
+        while (sqlite3_step(q) == SQLITE_ROW) {
+            const char *who = (const char *)sqlite3_column_text(q, 0);
+            const char *detail = (const char *)sqlite3_column_text(q, 1);
+            cJSON *j = detail ? cJSON_Parse(detail) : NULL;
+            if (cJSON_IsString(j))
+                ks_report_note(r, "strategy %s: %s", who ? who : "?", j->valuestring);
+            cJSON_Delete(j);
+        }
+    }
+    sqlite3_finalize(q);
     sqlite3_close(db);
     return 0;
 }

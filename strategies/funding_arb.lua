@@ -481,8 +481,10 @@ function S.on_start(ctx)
     local p = ctx.params
     migrate(ctx)
     if not p.use_premium_filter then
-        ctx.log("warn", "premium filter off (use_premium_filter = false): entries ignore the "
-                .. "spot/perp basis")
+        local why = "premium filter off (use_premium_filter = false): entries ignore the "
+                    .. "spot/perp basis"
+        ctx.log("warn", why)
+        ctx.report_note(why)
     end
     -- The universe: every market of the quote currency (tickers feed the scanner).
     for _, m in ipairs(ctx.markets{quote = p.quote}) do ctx.subscribe(m.symbol) end

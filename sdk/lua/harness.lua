@@ -224,6 +224,7 @@ M.CALLBACKS = {"on_start", "on_stop", "on_bbo", "on_book", "on_trade", "on_ticke
 ---@field file string the strategy file
 ---@field name string ctx.name
 ---@field metrics table<string, number> values set with ctx.metric
+---@field notes string[] texts given to ctx.report_note, in order, each once
 local H = {}
 H.__index = H
 
@@ -401,6 +402,19 @@ function api.log(h, ...)
     msg = check_string(msg, argn, "log")
     if #msg > 2000 then msg = msg:sub(1, 2000) end
     h:_log(level, msg)
+end
+
+function api.report_note(h, text)
+    h:_check_phase(ANY, "report_note")
+    text = check_string(text, 1, "report_note")
+    if #text == 0 or #text > 300 or text:find("%z") then
+        error("ctx.report_note: text must be 1..300 bytes of text", 0)
+    end
+    for _, t in ipairs(h.notes) do
+        if t == text then return end
+    end
+    if #h.notes >= 32 then error("ctx.report_note: too many notes (32)", 0) end
+    h.notes[#h.notes + 1] = text
 end
 
 function api.metric(h, name, value)
@@ -1010,6 +1024,7 @@ function M.try_load(path, opts)
     h._seq, h._cloid_seq, h._hedge_seq, h._transfer_seq, h._timer_seq = 0, 0, 0, 0, 0
     h._err_times = {}
     h.metrics = {}
+    h.notes = {}
     h.enabled = true
     h._phase = "closed"
     h._echo = M._verbose

@@ -218,6 +218,12 @@ function ctx.log(level_or_msg, msg) end
 ---@param value number
 function ctx.metric(name, value) end
 
+---Adds a line to the notes of the backtest report (`summary.json` and `report.html`),
+---shown as "strategy NAME: TEXT": say how the strategy was set up for the data (a filter
+---turned off, a parameter forced). Repeating a text adds it once; at most 32 notes.
+---@param text string 1..300 bytes
+function ctx.report_note(text) end
+
 ---A snapshot of one market, or nil, err when the symbol is unknown.
 ---@param symbol string
 ---@param venue? string

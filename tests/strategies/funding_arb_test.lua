@@ -148,6 +148,8 @@ test("premium filter off: a zero basis enters, and the start says so", function(
     scan(h)
     expect_eq(entered(h), {"ZERO/USDT:USDT"})
     expect_true(h:logged("premium filter off", "warn"))
+    expect_eq(#h.notes, 1)
+    expect_true(h.notes[1]:find("premium filter off", 1, true) ~= nil)
 end)
 
 test("only the quote currency's perps with a spot market are scanned", function()

@@ -31,6 +31,7 @@ S="$W/report/summary.json"
 [ -s "$S" ] || fail "no $S"
 # The report says the spot legs are synthetic (no recorded spot prices: zero basis).
 grep -q 'synthetic spot markets (NOT recorded' "$S" || fail "summary.json notes do not name the synthetic spot markets"
+grep -q 'strategy carry: premium filter off' "$S" || fail "summary.json notes do not say the premium filter is off"
 grep -q 'premium filter off' "$W/err" || fail "the strategy did not log that the premium filter is off"
 # A fill the host cannot attribute (the venue's forced liquidation has no client id) would
 # leave the strategy's positions wrong: the example runs at leverage 1 so none happens.
