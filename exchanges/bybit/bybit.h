@@ -132,6 +132,9 @@ typedef struct ks_bybit_cfg {
     int32_t http_timeout_ms;
     int32_t order_timeout_ms;
     int32_t instruments_refresh_s;
+    /* Fee rates every instrument of a category starts with (until the account's own
+     * rates arrive from /v5/account/fee-rate). */
+    ks_dec_t maker_fee[KS_BYBIT_NCAT], taker_fee[KS_BYBIT_NCAT];
 } ks_bybit_cfg_t;
 
 typedef struct ks_bybit_req ks_bybit_req_t;
@@ -175,6 +178,17 @@ struct ks_bybit {
     int64_t last_exec_sync_ms; /* executions are complete up to here (venue clock) */
     uint32_t resync_gen;
     bool instruments_loaded[KS_BYBIT_NCAT];
+    bool instruments_asked[KS_BYBIT_NCAT]; /* the first instruments-info was sent */
+    bool fee_rate_warned; /* the fee-rate fallback was logged (once per instance) */
+    /* The account's fee rates by symbol, as the last fee-rate reply listed them. At start
+     * they are asked for before instruments-info, so that every instrument is registered
+     * once with its real rates (a later change bumps spec_version, which risk_gates'
+     * ParamChange treats as a parameter change, as it should). */
+    struct ks_bybit_fee {
+        char sym[KS_BYBIT_SYM_LEN];
+        ks_dec_t maker, taker;
+    } * acct_fees[KS_BYBIT_NCAT];
+    uint32_t n_acct_fees[KS_BYBIT_NCAT], cap_acct_fees[KS_BYBIT_NCAT];
     /* Fetches and the private resync wait for the instruments, so that replies name known
      * instruments instead of registering guessed ones. */
     struct ks_bybit_deferred {
@@ -210,6 +224,9 @@ ks_bybit_inst_t *ks_bybit_inst_by_id(ks_bybit_t *bb, int32_t id);
 ks_bybit_inst_t *ks_bybit_inst_resolve(ks_bybit_t *bb, int32_t id);
 /* Upserts inst->spec with the host (after changing it). */
 int ks_bybit_inst_upsert(ks_bybit_t *bb, ks_bybit_inst_t *inst);
+/* Sets the account's fee rates; upserts only when they differ from the spec's. Returns
+ * 1 when the spec changed, 0 when not, < 0 when the upsert failed. */
+int ks_bybit_inst_set_fees(ks_bybit_t *bb, ks_bybit_inst_t *inst, ks_dec_t maker, ks_dec_t taker);
 /* Splits a venue symbol into base/quote/settle when no spec says it ("1000PEPEUSDT"). */
 void ks_bybit_inst_guess_assets(int cat, const char *sym, char *base, char *quote);
 void ks_bybit_inst_free_all(ks_bybit_t *bb);
@@ -267,6 +284,7 @@ typedef enum ks_bybit_req_kind {
     KS_BYBIT_RQ_POSITIONS = 10,
     KS_BYBIT_RQ_WALLET = 11,
     KS_BYBIT_RQ_LEVERAGE = 12,
+    KS_BYBIT_RQ_FEE_RATE = 13, /* /v5/account/fee-rate (one category) */
 } ks_bybit_req_kind_t;
 
 /* A multi-request operation (a fetch or a resync) that ends with one SYNC_DONE. */
@@ -294,6 +312,10 @@ int ks_bybit_rest_cancel(ks_bybit_t *bb, const ks_cancel_cmd_t *cmd, ks_bybit_in
 int ks_bybit_rest_amend(ks_bybit_t *bb, const ks_amend_cmd_t *cmd, ks_bybit_inst_t *inst);
 int ks_bybit_rest_cancel_all(ks_bybit_t *bb, ks_bybit_inst_t *inst);
 int ks_bybit_rest_leverage(ks_bybit_t *bb, ks_bybit_inst_t *inst, int32_t leverage);
+/* GET /v5/account/fee-rate for one category (with credentials: at start, before its
+ * instruments-info, which it then sends; again after each refresh). A failure or an
+ * empty list keeps the configured rates. */
+int ks_bybit_rest_fee_rate(ks_bybit_t *bb, int cat);
 /* fetch(): starts the requests of `what`; SYNC_DONE follows. */
 int ks_bybit_rest_fetch(ks_bybit_t *bb, uint32_t what, ks_bybit_inst_t *inst, const char *cloid,
                         uint64_t req_id);

@@ -129,6 +129,16 @@ int ks_bybit_inst_upsert(ks_bybit_t *bb, ks_bybit_inst_t *in)
     return set_id(bb, in, id);
 }
 
+int ks_bybit_inst_set_fees(ks_bybit_t *bb, ks_bybit_inst_t *in, ks_dec_t maker, ks_dec_t taker)
+{
+    if (ks_dec_cmp(in->spec.maker_fee, maker) == 0 && ks_dec_cmp(in->spec.taker_fee, taker) == 0)
+        return 0;
+    in->spec.maker_fee = maker;
+    in->spec.taker_fee = taker;
+    int rc = ks_bybit_inst_upsert(bb, in);
+    return rc == KS_OK ? 1 : rc;
+}
+
 ks_bybit_inst_t *ks_bybit_inst_get(ks_bybit_t *bb, int cat, const char *sym, size_t len, int create)
 {
     ks_bybit_inst_t *in = lookup(bb, cat, sym, len);
@@ -153,6 +163,15 @@ ks_bybit_inst_t *ks_bybit_inst_get(ks_bybit_t *bb, int cat, const char *sym, siz
     in->sym[len] = '\0';
     ks_bybit_inst_guess_assets(cat, in->sym, in->base, in->quote);
     in->spec.flags = KS_INST_TRADING;
+    /* The account's rates when fee-rate listed them, else the configured ones. */
+    in->spec.maker_fee = bb->cfg.maker_fee[cat];
+    in->spec.taker_fee = bb->cfg.taker_fee[cat];
+    for (uint32_t k = 0; k < bb->n_acct_fees[cat]; k++)
+        if (strcmp(bb->acct_fees[cat][k].sym, in->sym) == 0) {
+            in->spec.maker_fee = bb->acct_fees[cat][k].maker;
+            in->spec.taker_fee = bb->acct_fees[cat][k].taker;
+            break;
+        }
     KS_EVENT_INIT(&in->tk, KS_EV_TICKER);
     /* In the map before the upsert: the host may call back (subscribe) from inside it. */
     uint32_t idx = bb->n_insts++;
@@ -216,6 +235,11 @@ void ks_bybit_inst_free_all(ks_bybit_t *bb)
     free(bb->insts);
     free(bb->map);
     free(bb->by_id);
+    for (int c = 0; c < KS_BYBIT_NCAT; c++) {
+        free(bb->acct_fees[c]);
+        bb->acct_fees[c] = NULL;
+        bb->n_acct_fees[c] = bb->cap_acct_fees[c] = 0;
+    }
     bb->insts = NULL;
     bb->map = NULL;
     bb->by_id = NULL;

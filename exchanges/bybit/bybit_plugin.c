@@ -94,6 +94,53 @@ static int read_str(const ks_bybit_json_t *js, int v, const char *key, char *out
     return KS_OK;
 }
 
+/* A fee rate: a decimal as a string or a number, in [-0.01, 0.01] (negative: a rebate). */
+static int read_fee(const ks_bybit_json_t *js, int v, const char *cat, const char *which,
+                    ks_dec_t *out, char *err, size_t err_len)
+{
+    ks_dec_t x;
+    int t = ks_bybit_json_type(js, v);
+    if ((t != KS_BJ_STRING && t != KS_BJ_NUMBER) || ks_bybit_json_dec(js, v, &x) != KS_OK ||
+        ks_dec_cmp(x, KS_DEC(-1, 2)) < 0 || ks_dec_cmp(x, KS_DEC(1, 2)) > 0)
+        return cfg_err(err, err_len, "fees.%s.%s: expected a decimal in [-0.01, 0.01]", cat, which);
+    *out = x;
+    return KS_OK;
+}
+
+/* "fees": {"spot": {"maker": "0.001", "taker": "0.001"}, "linear": {...}} */
+static int read_fees(const ks_bybit_json_t *js, int v, ks_bybit_cfg_t *cfg, char *err,
+                     size_t err_len)
+{
+    if (ks_bybit_json_type(js, v) != KS_BJ_OBJECT)
+        return cfg_err(err, err_len, "fees: expected an object with \"linear\" and/or \"spot\"");
+    for (int c = ks_bybit_json_first(js, v); c > 0; c = ks_bybit_json_next(js, c)) {
+        char cat_key[24], key[24];
+        size_t len;
+        int kt = ks_bybit_json_key_of(js, c);
+        const char *k = ks_bybit_json_raw(js, kt, &len);
+        int cat = k ? ks_bybit_cat_parse(k, len) : -1;
+        ks_bybit_json_str(js, kt, cat_key, sizeof(cat_key));
+        if (cat < 0)
+            return cfg_err(err, err_len, "fees.%s: unknown key", cat_key);
+        if (ks_bybit_json_type(js, c) != KS_BJ_OBJECT)
+            return cfg_err(err, err_len,
+                           "fees.%s: expected an object with \"maker\" and/or \"taker\"", cat_key);
+        for (int f = ks_bybit_json_first(js, c); f > 0; f = ks_bybit_json_next(js, f)) {
+            int rc;
+            ks_bybit_json_str(js, ks_bybit_json_key_of(js, f), key, sizeof(key));
+            if (strcmp(key, "maker") == 0)
+                rc = read_fee(js, f, cat_key, key, &cfg->maker_fee[cat], err, err_len);
+            else if (strcmp(key, "taker") == 0)
+                rc = read_fee(js, f, cat_key, key, &cfg->taker_fee[cat], err, err_len);
+            else
+                rc = cfg_err(err, err_len, "fees.%s.%s: unknown key", cat_key, key);
+            if (rc != KS_OK)
+                return rc;
+        }
+    }
+    return KS_OK;
+}
+
 static int parse_config(ks_bybit_cfg_t *cfg, const char *text, char *err, size_t err_len)
 {
     ks_bybit_json_t js = {0};
@@ -117,6 +164,11 @@ static int parse_config(ks_bybit_cfg_t *cfg, const char *text, char *err, size_t
     cfg->http_timeout_ms = 10000;
     cfg->order_timeout_ms = 4000;
     cfg->instruments_refresh_s = 600;
+    /* Bybit's published non-VIP schedule. */
+    cfg->maker_fee[KS_BYBIT_SPOT] = KS_DEC(1, 3);
+    cfg->taker_fee[KS_BYBIT_SPOT] = KS_DEC(1, 3);
+    cfg->maker_fee[KS_BYBIT_LINEAR] = KS_DEC(2, 4);
+    cfg->taker_fee[KS_BYBIT_LINEAR] = KS_DEC(55, 5);
 
     if (!text || !*text)
         text = "{}";
@@ -227,6 +279,8 @@ static int parse_config(ks_bybit_cfg_t *cfg, const char *text, char *err, size_t
             rc = read_int(&js, v, key, 100, 600000, &cfg->order_timeout_ms, err, err_len);
         } else if (strcmp(key, "instruments_refresh_s") == 0) {
             rc = read_int(&js, v, key, 0, 86400, &cfg->instruments_refresh_s, err, err_len);
+        } else if (strcmp(key, "fees") == 0) {
+            rc = read_fees(&js, v, cfg, err, err_len);
         } else {
             rc = cfg_err(err, err_len, "%s: unknown key", key);
         }

@@ -31,6 +31,7 @@ enum {
     BUCKET_CANCEL_ALL = 4,
     BUCKET_QUERY = 5,
     BUCKET_ACCOUNT = 6,
+    BUCKET_FEE_RATE = 7,
 };
 
 struct ks_bybit_req {
@@ -454,6 +455,55 @@ static bool server_ts_from_msg(const char *msg, int64_t *out)
 
 static void start_time_sync(ks_bybit_t *bb);
 
+static void remember_fee(ks_bybit_t *bb, int cat, const char *sym, size_t len, ks_dec_t maker,
+                         ks_dec_t taker)
+{
+    if (bb->n_acct_fees[cat] == bb->cap_acct_fees[cat]) {
+        uint32_t nc = bb->cap_acct_fees[cat] ? bb->cap_acct_fees[cat] * 2 : 64;
+        struct ks_bybit_fee *nf = realloc(bb->acct_fees[cat], nc * sizeof(*nf));
+        if (!nf)
+            return;
+        bb->acct_fees[cat] = nf;
+        bb->cap_acct_fees[cat] = nc;
+    }
+    struct ks_bybit_fee *f = &bb->acct_fees[cat][bb->n_acct_fees[cat]++];
+    memcpy(f->sym, sym, len);
+    f->sym[len] = '\0';
+    f->maker = maker;
+    f->taker = taker;
+}
+
+/* The first instruments-info of a category (after its fee rates, with credentials). */
+static void start_instruments(ks_bybit_t *bb, int cat)
+{
+    bb->instruments_asked[cat] = true;
+    if (ks_bybit_rest_instruments(bb, cat, NULL) != KS_OK) {
+        bb->api->log(bb->host, KS_LOG_WARN, "instruments-info %s could not be sent; retrying",
+                     ks_bybit_cat_name(cat));
+        bb->instruments_asked[cat] = false;
+    }
+}
+
+/* A rate the account reports; anything outside [-1 %, 1 %] is not a fee rate. */
+static bool fee_rate_ok(ks_dec_t x)
+{
+    return ks_dec_cmp(x, KS_DEC(-1, 2)) >= 0 && ks_dec_cmp(x, KS_DEC(1, 2)) <= 0;
+}
+
+/* No account rates (Bybit's demo hosts answer HTTP 400 or an empty list): the
+ * instruments keep what they have. Said once per instance, not at every refresh. */
+static void fee_rate_fallback(ks_bybit_t *bb, int cat, const char *why)
+{
+    if (bb->fee_rate_warned) {
+        bb->api->log(bb->host, KS_LOG_DEBUG, "fee-rate %s: %s", ks_bybit_cat_name(cat), why);
+        return;
+    }
+    bb->fee_rate_warned = true;
+    bb->api->log(bb->host, KS_LOG_WARN,
+                 "fee-rate %s: %s; instruments keep the configured maker/taker fees",
+                 ks_bybit_cat_name(cat), why);
+}
+
 /* Handles a reply by kind. `code` is retCode (-1 when the body did not parse). */
 static void dispatch(ks_bybit_req_t *r, const ks_http_response_t *resp, int64_t code,
                      const char *msg, int result, int64_t time_ms)
@@ -513,6 +563,9 @@ static void dispatch(ks_bybit_req_t *r, const ks_http_response_t *resp, int64_t 
                 ks_bybit_inst_upsert(bb, in);
             }
         }
+        /* A refresh asks the account's rates again (at start they came first). */
+        if (bb->have_keys && bb->instruments_loaded[r->cat])
+            ks_bybit_rest_fee_rate(bb, r->cat);
         if (!bb->instruments_loaded[r->cat]) {
             bb->instruments_loaded[r->cat] = true;
             uint32_t n = 0;
@@ -622,6 +675,51 @@ static void dispatch(ks_bybit_req_t *r, const ks_http_response_t *resp, int64_t 
             return;
         }
         refused(bb, r->cloid, ks_bybit_codec_reject(code, resp->status), what, code, msg);
+        return;
+    }
+    case KS_BYBIT_RQ_FEE_RATE: {
+        int list = transport || code != 0 ? -1 : ks_bybit_json_get(js, result, "list");
+        uint32_t count = ks_bybit_json_type(js, list) == KS_BJ_ARRAY ? js->tok[list].count : 0;
+        char why[KS_REASON_LEN + 48];
+        if (resp->rc != KS_OK)
+            snprintf(why, sizeof(why), "%s", resp->error);
+        else if (code > 0)
+            snprintf(why, sizeof(why), "retCode %lld: %s", (long long)code, msg);
+        else if (code < 0 && msg[0])
+            snprintf(why, sizeof(why), "%s", msg); /* "HTTP 400 with a body that is not ..." */
+        else if (code != 0 || transport)
+            snprintf(why, sizeof(why), "HTTP %d", (int)resp->status);
+        else
+            snprintf(why, sizeof(why), "an empty list");
+        /* At start the instruments are asked for once the rates are in (or refused). */
+        bool first = !bb->instruments_loaded[r->cat] && !bb->instruments_asked[r->cat];
+        if (!count) {
+            fee_rate_fallback(bb, r->cat, why);
+            if (first)
+                start_instruments(bb, r->cat);
+            return;
+        }
+        uint32_t changed = 0;
+        bb->n_acct_fees[r->cat] = 0;
+        for (int el = ks_bybit_json_first(js, list); el > 0; el = ks_bybit_json_next(js, el)) {
+            size_t len;
+            const char *sym = ks_bybit_json_raw(js, ks_bybit_json_get(js, el, "symbol"), &len);
+            ks_dec_t maker, taker;
+            if (!sym || !len || len >= KS_BYBIT_SYM_LEN ||
+                ks_bybit_json_get_dec(js, el, "makerFeeRate", &maker) != KS_OK ||
+                ks_bybit_json_get_dec(js, el, "takerFeeRate", &taker) != KS_OK ||
+                !fee_rate_ok(maker) || !fee_rate_ok(taker))
+                continue;
+            remember_fee(bb, r->cat, sym, len, maker, taker);
+            ks_bybit_inst_t *in = ks_bybit_inst_get(bb, r->cat, sym, len, KS_BYBIT_FIND);
+            if (in && in->id >= 0)
+                changed += ks_bybit_inst_set_fees(bb, in, maker, taker) == 1;
+        }
+        if (first)
+            start_instruments(bb, r->cat);
+        bb->api->log(bb->host, changed ? KS_LOG_INFO : KS_LOG_DEBUG,
+                     "fee-rate %s: %u rates listed, %u instruments changed",
+                     ks_bybit_cat_name(r->cat), count, changed);
         return;
     }
     case KS_BYBIT_RQ_CANCEL_ALL:
@@ -793,6 +891,23 @@ int ks_bybit_rest_instruments(ks_bybit_t *bb, int cat, const char *cursor)
     return rc;
 }
 
+int ks_bybit_rest_fee_rate(ks_bybit_t *bb, int cat)
+{
+    char q[32];
+    snprintf(q, sizeof(q), "category=%s", ks_bybit_cat_name(cat));
+    ks_bybit_req_t *r = req_new(bb, KS_BYBIT_RQ_FEE_RATE, cat, false, true, "/v5/account/fee-rate",
+                                q, BUCKET_FEE_RATE);
+    int rc = r ? req_send(r) : KS_ENOMEM;
+    if (rc != KS_OK) {
+        if (r)
+            req_free(r);
+        fee_rate_fallback(bb, cat, ks_strerror(rc));
+        if (!bb->instruments_loaded[cat] && !bb->instruments_asked[cat])
+            start_instruments(bb, cat);
+    }
+    return rc;
+}
+
 static void on_refresh(void *ud)
 {
     ks_bybit_t *bb = ud;
@@ -804,9 +919,18 @@ static void on_refresh(void *ud)
 int ks_bybit_rest_start(ks_bybit_t *bb)
 {
     start_time_sync(bb);
-    for (int c = 0; c < KS_BYBIT_NCAT; c++)
-        if (bb->cfg.cat_enabled[c] && ks_bybit_rest_instruments(bb, c, NULL) != KS_OK)
+    for (int c = 0; c < KS_BYBIT_NCAT; c++) {
+        if (!bb->cfg.cat_enabled[c])
+            continue;
+        if (bb->have_keys) {
+            /* the account's rates first: every instrument is registered once with them */
+            ks_bybit_rest_fee_rate(bb, c);
+            continue;
+        }
+        bb->instruments_asked[c] = true;
+        if (ks_bybit_rest_instruments(bb, c, NULL) != KS_OK)
             return KS_EIO;
+    }
     int64_t every = (int64_t)bb->cfg.instruments_refresh_s * 1000000000LL;
     if (every > 0)
         bb->refresh_timer = bb->api->timer_start(bb->host, every, every, on_refresh, bb);

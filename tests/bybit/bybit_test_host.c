@@ -28,20 +28,26 @@ static bt_host_t *H(ks_host_t *h)
 static void h_log(ks_host_t *h, int level, const char *fmt, ...)
 {
     va_list ap;
+    char line[512];
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
     if (level >= KS_LOG_ERROR)
         H(h)->n_errors_logged++;
+    if (level == KS_LOG_WARN) {
+        H(h)->n_warnings_logged++;
+        if (H(h)->warn_match && strstr(line, H(h)->warn_match))
+            H(h)->n_warn_match++;
+    }
     if (H(h)->quiet && level < KS_LOG_WARN)
         return;
     if (level < KS_LOG_INFO && !getenv("BT_DEBUG"))
         return;
-    va_start(ap, fmt);
-    fprintf(stderr, "  [bybit %s] ",
+    fprintf(stderr, "  [bybit %s] %s\n",
             level >= KS_LOG_ERROR  ? "error"
             : level == KS_LOG_WARN ? "warn"
-                                   : "info");
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
+                                   : "info",
+            line);
 }
 
 static int64_t h_now_ns(ks_host_t *h)

@@ -57,6 +57,9 @@ typedef struct bt_host {
     int n_ratelimit;
     ks_ratelimit_info_t last_ratelimit;
     int n_errors_logged;
+    int n_warnings_logged;
+    const char *warn_match; /* count warnings whose text contains this (n_warn_match) */
+    int n_warn_match;
     bool quiet;
 } bt_host_t;
 

@@ -31,8 +31,11 @@ static bool is_up(bt_host_t *h, void *ud)
     return bt_has_conn(h, KS_CONN_UP, NULL, 0);
 }
 
-/* Starts an emulator and the adapter connected to it; extra config members appended. */
-static fx_t *start(const char *extra, const ks_bybit_emu_opts_t *eo, const char *secret)
+/* Starts an emulator and the adapter connected to it; extra config members appended.
+ * creds: the host hands out the emulator's key (and `secret`, default the right one);
+ * fault: run on the emulator before the adapter starts. */
+static fx_t *start_ex(const char *extra, const ks_bybit_emu_opts_t *eo, const char *secret,
+                      bool creds, const char *fault)
 {
     fx_t *f = calloc(1, sizeof(*f));
     char err[512], cfg[2048];
@@ -53,8 +56,10 @@ static fx_t *start(const char *extra, const ks_bybit_emu_opts_t *eo, const char 
     if (!f->emu)
         fail_msg("emulator: %s", err);
     f->port = ks_bybit_emu_port(f->emu);
-    f->h.key = KS_BYBIT_EMU_KEY;
-    f->h.secret = secret ? secret : KS_BYBIT_EMU_SECRET;
+    if (fault && ks_bybit_emu_fault(f->emu, fault) != KS_OK)
+        fail_msg("emulator: unknown fault %s", fault);
+    f->h.key = creds ? KS_BYBIT_EMU_KEY : NULL;
+    f->h.secret = !creds ? NULL : secret ? secret : KS_BYBIT_EMU_SECRET;
     f->h.autosub = ALL_CH;
     f->h.quiet = true;
     int p = f->port;
@@ -70,6 +75,11 @@ static fx_t *start(const char *extra, const ks_bybit_emu_opts_t *eo, const char 
         fail_msg("open: %s", err);
     assert_int_equal(f->h.ops->start(f->h.self), KS_OK);
     return f;
+}
+
+static fx_t *start(const char *extra, const ks_bybit_emu_opts_t *eo, const char *secret)
+{
+    return start_ex(extra, eo, secret, true, NULL);
 }
 
 static fx_t *start_up(const char *extra)
@@ -579,6 +589,127 @@ static void open_orders_fetch_lists_resting_orders(void **state)
     stop(f);
 }
 
+/* ---- fees -------------------------------------------------------------------------- */
+
+static const ks_inst_rec_t *inst_rec(fx_t *f, const char *symbol)
+{
+    int32_t id = bt_inst(&f->h, symbol);
+    if (id < 0)
+        fail_msg("%s is not registered", symbol);
+    return ks_market_inst(&f->h.market, id);
+}
+
+/* Compares a spec fee with its expected text, printing both. */
+static void assert_fee(fx_t *f, const char *symbol, const char *maker, const char *taker)
+{
+    const ks_inst_rec_t *r = inst_rec(f, symbol);
+    ks_dec_t m, t;
+    char got_m[KS_DEC_STRLEN], got_t[KS_DEC_STRLEN];
+    assert_int_equal(ks_dec_parse(maker, (size_t)-1, &m), KS_OK);
+    assert_int_equal(ks_dec_parse(taker, (size_t)-1, &t), KS_OK);
+    ks_dec_format(r->spec.maker_fee, got_m, sizeof(got_m));
+    ks_dec_format(r->spec.taker_fee, got_t, sizeof(got_t));
+    if (ks_dec_cmp(r->spec.maker_fee, m) != 0 || ks_dec_cmp(r->spec.taker_fee, t) != 0)
+        fail_msg("%s: maker/taker %s/%s, expected %s/%s", symbol, got_m, got_t, maker, taker);
+}
+
+typedef struct want_fee {
+    const char *symbol;
+    ks_dec_t taker;
+} want_fee_t;
+
+static bool taker_fee_is(bt_host_t *h, void *ud)
+{
+    const want_fee_t *w = ud;
+    int32_t id = bt_inst(h, w->symbol);
+    return id >= 0 && ks_dec_cmp(ks_market_inst(&h->market, id)->spec.taker_fee, w->taker) == 0;
+}
+
+static void without_credentials_instruments_carry_the_default_fees(void **state)
+{
+    fx_t *f = start_ex(NULL, NULL, NULL, false, NULL);
+    assert_true(bt_run_until(&f->h, is_up, NULL, 5000));
+    bt_run_for(&f->h, 200);
+    assert_fee(f, "BTC/USDT:USDT", "0.0002", "0.00055");
+    assert_fee(f, "SOL/USDT:USDT", "0.0002", "0.00055");
+    assert_fee(f, "BTC/USDT", "0.001", "0.001");
+    assert_fee(f, "ETH/USDT", "0.001", "0.001");
+    assert_int_equal(inst_rec(f, "BTC/USDT:USDT")->spec.spec_version, 1);
+    ks_bybit_emu_stats_t st;
+    ks_bybit_emu_stats(f->emu, &st);
+    assert_int_equal(st.fee_rate_requests, 0);
+    stop(f);
+}
+
+static void configured_fees_override_the_defaults_per_category(void **state)
+{
+    fx_t *f = start_ex("\"fees\":{\"linear\":{\"taker\":\"0.0005\"},"
+                       "\"spot\":{\"maker\":0.0009,\"taker\":\"-0.0001\"}}",
+                       NULL, NULL, false, NULL);
+    assert_true(bt_run_until(&f->h, is_up, NULL, 5000));
+    assert_fee(f, "BTC/USDT:USDT", "0.0002", "0.0005");
+    assert_fee(f, "ETH/USDT:USDT", "0.0002", "0.0005");
+    assert_fee(f, "BTC/USDT", "0.0009", "-0.0001");
+    stop(f);
+}
+
+/* With credentials, /v5/account/fee-rate (the emulator's 0.0001/0.0004 linear and
+ * 0.0008/0.0008 spot) is asked before instruments-info, so every instrument is registered
+ * once, with the account's rates: no spec change for risk_gates' ParamChange to see. */
+static void account_fee_rates_replace_the_configured_ones(void **state)
+{
+    fx_t *f = start_ex(NULL, NULL, NULL, true, NULL);
+    want_fee_t lin = {"BTC/USDT:USDT", KS_DEC(4, 4)}, spot = {"BTC/USDT", KS_DEC(8, 4)};
+    assert_true(bt_run_until(&f->h, taker_fee_is, &lin, 5000));
+    assert_true(bt_run_until(&f->h, taker_fee_is, &spot, 5000));
+    assert_fee(f, "BTC/USDT:USDT", "0.0001", "0.0004");
+    assert_fee(f, "SOL/USDT:USDT", "0.0001", "0.0004");
+    assert_fee(f, "BTC/USDT", "0.0008", "0.0008");
+    assert_int_equal(inst_rec(f, "BTC/USDT:USDT")->spec.spec_version, 1);
+    assert_int_equal(inst_rec(f, "BTC/USDT")->spec.spec_version, 1);
+    ks_bybit_emu_stats_t st;
+    ks_bybit_emu_stats(f->emu, &st);
+    assert_int_equal(st.sig_errors, 0);
+    assert_true(st.fee_rate_requests >= 2);
+    assert_int_equal(f->h.n_warnings_logged, 0);
+    stop(f);
+}
+
+/* Bybit's demo hosts answer fee-rate with HTTP 400: the configured rates stay, and the
+ * fallback is said once, not at every refresh. */
+static void refused_fee_rate_keeps_the_configured_fees_and_warns_once(void **state)
+{
+    fx_t *f = start_ex("\"instruments_refresh_s\":1", NULL, NULL, true, "feerate400:1000");
+    f->h.warn_match = "fee-rate";
+    assert_true(bt_run_until(&f->h, is_up, NULL, 5000));
+    bt_run_for(&f->h, 2500); /* two more refreshes */
+    ks_bybit_emu_stats_t st;
+    ks_bybit_emu_stats(f->emu, &st);
+    if (st.fee_rate_requests < 4)
+        fail_msg("fee-rate asked %llu times, expected at start and at each refresh",
+                 (unsigned long long)st.fee_rate_requests);
+    assert_fee(f, "BTC/USDT:USDT", "0.0002", "0.00055");
+    assert_fee(f, "BTC/USDT", "0.001", "0.001");
+    assert_int_equal(inst_rec(f, "BTC/USDT:USDT")->spec.spec_version, 1);
+    assert_int_equal(f->h.n_warn_match, 1);
+    stop(f);
+}
+
+/* Rates that change later (here: refused at start, listed at the first refresh) update
+ * the spec, and the host bumps spec_version: a fee change is a parameter change. */
+static void account_rates_arriving_at_a_refresh_re_register_the_spec(void **state)
+{
+    fx_t *f = start_ex("\"instruments_refresh_s\":1", NULL, NULL, true, "feerate400:2");
+    assert_true(bt_run_until(&f->h, is_up, NULL, 5000));
+    assert_fee(f, "BTC/USDT:USDT", "0.0002", "0.00055");
+    assert_int_equal(inst_rec(f, "BTC/USDT:USDT")->spec.spec_version, 1);
+    want_fee_t lin = {"BTC/USDT:USDT", KS_DEC(4, 4)};
+    assert_true(bt_run_until(&f->h, taker_fee_is, &lin, 5000));
+    assert_fee(f, "BTC/USDT:USDT", "0.0001", "0.0004");
+    assert_int_equal(inst_rec(f, "BTC/USDT:USDT")->spec.spec_version, 2);
+    stop(f);
+}
+
 static void decode_only_instance_does_no_io(void **state)
 {
     ks_loop_t *loop = ks_loop_new(false, 0);
@@ -616,6 +747,20 @@ static void bad_config_is_refused_with_the_key(void **state)
         bt_host_open(&h, "{\"rest_url\": \"http://x:${KS_NO_SUCH_VAR_X}\"}", err, sizeof(err)),
         KS_OK);
     assert_non_null(strstr(err, "environment"));
+    assert_int_not_equal(
+        bt_host_open(&h, "{\"fees\": {\"linear\": {\"taker\": \"x\"}}}", err, sizeof(err)), KS_OK);
+    assert_string_equal(err, "fees.linear.taker: expected a decimal in [-0.01, 0.01]");
+    assert_int_not_equal(
+        bt_host_open(&h, "{\"fees\": {\"spot\": {\"maker\": 0.02}}}", err, sizeof(err)), KS_OK);
+    assert_string_equal(err, "fees.spot.maker: expected a decimal in [-0.01, 0.01]");
+    assert_int_not_equal(bt_host_open(&h, "{\"fees\": {\"inverse\": {}}}", err, sizeof(err)),
+                         KS_OK);
+    assert_string_equal(err, "fees.inverse: unknown key");
+    assert_int_not_equal(
+        bt_host_open(&h, "{\"fees\": {\"linear\": {\"rebate\": \"0\"}}}", err, sizeof(err)), KS_OK);
+    assert_string_equal(err, "fees.linear.rebate: unknown key");
+    assert_int_not_equal(bt_host_open(&h, "{\"fees\": 0.001}", err, sizeof(err)), KS_OK);
+    assert_string_equal(err, "fees: expected an object with \"linear\" and/or \"spot\"");
     h.self = NULL;
     bt_host_free(&h);
     ks_loop_free(loop);
@@ -640,6 +785,11 @@ int main(void)
         cmocka_unit_test(duplicated_private_messages_give_one_fill_each),
         cmocka_unit_test(instruments_are_paginated_and_specs_complete),
         cmocka_unit_test(open_orders_fetch_lists_resting_orders),
+        cmocka_unit_test(without_credentials_instruments_carry_the_default_fees),
+        cmocka_unit_test(configured_fees_override_the_defaults_per_category),
+        cmocka_unit_test(account_fee_rates_replace_the_configured_ones),
+        cmocka_unit_test(refused_fee_rate_keeps_the_configured_fees_and_warns_once),
+        cmocka_unit_test(account_rates_arriving_at_a_refresh_re_register_the_spec),
         cmocka_unit_test(decode_only_instance_does_no_io),
         cmocka_unit_test(bad_config_is_refused_with_the_key),
     };

@@ -212,6 +212,7 @@ struct ks_bybit_emu {
     uint64_t step_timer;
     /* faults */
     int f_dup[3], f_delay_n, f_delay_ms, f_429, f_10006, f_5xx, f_timeout, f_blackhole, f_authfail;
+    int f_feerate400;
     bool f_gap, gap_happened;
     int64_t gap_ns; /* when the last gap was injected */
     int64_t stall_until_ns;
@@ -241,6 +242,7 @@ struct ks_bybit_emu {
         int count;
     } rl[8];
     uint64_t next_id, next_seq;
+    ks_dec_t maker_fee[2], taker_fee[2]; /* by CAT_*: fee-rate answers and fill charges */
     ks_bybit_emu_stats_t st;
     sbuf_t msg, data;
 };
@@ -1584,6 +1586,34 @@ static void h_instruments(ks_bybit_emu_t *e, const char *q, reply_t *r)
         sb_printf(&r->result, "],\"nextPageCursor\":\"\"}");
 }
 
+/* GET /v5/account/fee-rate: one entry per symbol of the category (or the one asked). */
+static void h_fee_rate(ks_bybit_emu_t *e, const char *q, reply_t *r)
+{
+    char cat_s[16], sym[32];
+    qget(q, "category", cat_s, sizeof(cat_s));
+    qget(q, "symbol", sym, sizeof(sym));
+    int cat = cat_of(cat_s);
+    if (cat < 0) {
+        rep_err(r, 10001, "params error: category");
+        return;
+    }
+    sb_printf(&r->result, "{\"category\":\"%s\",\"list\":[", cat_s);
+    int n = 0;
+    for (int i = 0; i < e->n_inst; i++) {
+        const emu_inst_t *in = &e->inst[i];
+        if (in->cat != cat || (sym[0] && strcmp(sym, in->sym) != 0))
+            continue;
+        sb_printf(&r->result,
+                  "%s{\"symbol\":\"%s\",\"baseCoin\":\"\",\"takerFeeRate\":", n++ ? "," : "",
+                  in->sym);
+        sb_dec(&r->result, e->taker_fee[cat]);
+        sb_printf(&r->result, ",\"makerFeeRate\":");
+        sb_dec(&r->result, e->maker_fee[cat]);
+        sb_printf(&r->result, "}");
+    }
+    sb_printf(&r->result, "]}");
+}
+
 /* Sends a reply now (or after the delay fault). */
 static void held_free(held_t *h)
 {
@@ -1811,6 +1841,16 @@ static void on_http(void *ud, ks_http_exchange_t *ex, const ks_http_server_reque
     } else if (get && strcmp(path, "/v5/position/list") == 0) {
         if (rate_ok(e, 7, 50, &r))
             h_positions(e, req->query, &r);
+    } else if (get && strcmp(path, "/v5/account/fee-rate") == 0) {
+        e->st.fee_rate_requests++;
+        if (e->f_feerate400 > 0) {
+            e->f_feerate400--;
+            r.http = 400;
+            snprintf(r.msg, sizeof(r.msg), "Bad Request");
+            logf_(e, "  -> fault: HTTP 400");
+        } else if (rate_ok(e, 7, 50, &r)) {
+            h_fee_rate(e, req->query, &r);
+        }
     } else if (get && strcmp(path, "/v5/account/wallet-balance") == 0) {
         char acct[16];
         qget(req->query, "accountType", acct, sizeof(acct));
@@ -2204,6 +2244,8 @@ static int run_fault(ks_bybit_emu_t *e, const char *spec)
     } else if (strcmp(name, "authfail") == 0) {
         e->f_authfail += n;
         drop_peers(e, PEER_PRIVATE);
+    } else if (strcmp(name, "feerate400") == 0) {
+        e->f_feerate400 += n;
     } else {
         e->st.faults_fired--;
         return KS_EINVAL;
@@ -2276,6 +2318,12 @@ ks_bybit_emu_t *ks_bybit_emu_new(ks_loop_t *loop, const ks_bybit_emu_opts_t *o, 
     const char *const *bases = o && o->bases && o->n_bases ? o->bases : dflt;
     int n_bases = o && o->bases && o->n_bases ? o->n_bases : 3;
     uint64_t seed = o && o->seed ? o->seed : 42;
+    const char *fees[2][2] = {
+        {o && o->linear_maker_fee ? o->linear_maker_fee : "0.0001",
+         o && o->linear_taker_fee ? o->linear_taker_fee : "0.0004"},
+        {o && o->spot_maker_fee ? o->spot_maker_fee : "0.0008",
+         o && o->spot_taker_fee ? o->spot_taker_fee : "0.0008"},
+    };
 
     ks_sim_sink_t sink = {.ud = e,
                           .on_order = sink_order,
@@ -2296,6 +2344,12 @@ ks_bybit_emu_t *ks_bybit_emu_new(ks_loop_t *loop, const ks_bybit_emu_opts_t *o, 
         snprintf(err, err_len, "emulator: out of memory or too many bases");
         goto fail;
     }
+    for (int cat = 0; cat < 2; cat++)
+        if (ks_dec_parse(fees[cat][0], (size_t)-1, &e->maker_fee[cat]) != KS_OK ||
+            ks_dec_parse(fees[cat][1], (size_t)-1, &e->taker_fee[cat]) != KS_OK) {
+            snprintf(err, err_len, "emulator: bad %s fee rate", cat_name(cat));
+            goto fail;
+        }
     for (int i = 0; i < n_bases; i++) {
         int pi = -1;
         for (size_t k = 0; k < sizeof(profiles) / sizeof(profiles[0]); k++)
@@ -2336,8 +2390,8 @@ ks_bybit_emu_t *ks_bybit_emu_new(ks_loop_t *loop, const ks_bybit_emu_opts_t *o, 
             s.lot = mp[i].lot;
             s.min_qty = mp[i].lot;
             s.min_notional = KS_DEC(5, 0);
-            s.maker_fee = KS_DEC(2, 4);
-            s.taker_fee = KS_DEC(55, 5);
+            s.maker_fee = e->maker_fee[cat];
+            s.taker_fee = e->taker_fee[cat];
             s.mmr = KS_DEC(5, 3);
             s.leverage = 10;
             s.max_leverage = cat == CAT_LINEAR ? 50 : 1;

@@ -19,6 +19,8 @@
  *   blackhole[:N]    drop the next N creates unprocessed and never answer
  *   authfail[:N]     refuse the next N private WebSocket auths (and drop private sockets
  *                    so the client has to authenticate again)
+ *   feerate400[:N]   answer the next N GET /v5/account/fee-rate with HTTP 400 (as Bybit's
+ *                    demo hosts do)
  *
  * Order entry = POST /v5/order/create, cancel, amend, cancel-all. Faults run at once
  * (ks_bybit_emu_fault) or at a time after start ("gap@5" on the command line). The
@@ -50,7 +52,11 @@ typedef struct ks_bybit_emu_opts {
     int n_bases;
     const char *usdt;     /* starting USDT of the unified wallet ("200000") */
     int instruments_page; /* instruments-info page size (0: everything on one page) */
-    bool log;             /* one line per request/fault on stderr */
+    /* The account's fee rates: what /v5/account/fee-rate answers and what fills are
+     * charged. NULL: linear maker "0.0001" taker "0.0004", spot "0.0008" / "0.0008" —
+     * deliberately not the adapter's defaults, so a test can tell which applied. */
+    const char *linear_maker_fee, *linear_taker_fee, *spot_maker_fee, *spot_taker_fee;
+    bool log; /* one line per request/fault on stderr */
     /* An lws context to share (borrowed; must outlive the emulator). NULL: its own.
      * Share the client's context when both live in one process: two lws contexts in one
      * process leak OpenSSL state at exit (seen with LeakSanitizer). */
@@ -67,7 +73,8 @@ typedef struct ks_bybit_emu_stats {
     uint64_t book_resubscribes_after_gap; /* book subscriptions after a gap was injected */
     uint64_t private_connects, public_connects;
     uint64_t faults_fired;
-    uint64_t duplicate_cloids; /* creates whose orderLinkId the matching engine had seen */
+    uint64_t duplicate_cloids;  /* creates whose orderLinkId the matching engine had seen */
+    uint64_t fee_rate_requests; /* GET /v5/account/fee-rate, faulted ones included */
 } ks_bybit_emu_stats_t;
 
 /* Starts the emulator on `loop` with its own lws context. NULL with a reason in err.
