@@ -5,7 +5,7 @@
 ks_test(test_replay_formats SOURCES replay/test_replay_formats.c LIBS sim_replay Kestrel::sdk
         LABELS replay)
 
-add_executable(replay_funding_check replay/funding_check.c)
+add_executable(replay_funding_check replay/funding_check.c common/csv_rows.c)
 target_link_libraries(replay_funding_check PRIVATE Kestrel::sdk PkgConfig::SQLITE)
 ks_script_test(test_replay_funding replay/funding.sh $<TARGET_FILE:replay_funding_check>)
 set_tests_properties(test_replay_funding PROPERTIES SKIP_RETURN_CODE 77 LABELS replay)

@@ -9,7 +9,7 @@ add_test(NAME strategies_rules
 set_tests_properties(strategies_rules PROPERTIES ENVIRONMENT "${KS_TEST_ENV}" TIMEOUT 120
                      LABELS "lua;strategies")
 
-add_executable(strategy_funding_check strategies/funding_arb_check.c)
+add_executable(strategy_funding_check strategies/funding_arb_check.c common/csv_rows.c)
 target_link_libraries(strategy_funding_check PRIVATE Kestrel::sdk PkgConfig::SQLITE m)
 ks_script_test(test_strategy_funding_arb_binance strategies/funding_backtest.sh
                $<TARGET_FILE:strategy_funding_check>)

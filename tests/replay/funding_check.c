@@ -13,6 +13,8 @@
  * reading and SDK decimals. Exit 0 when everything matches. */
 #include <kestrel/kestrel.h>
 
+#include "../common/csv_rows.h"
+
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,65 +22,7 @@
 
 #define MAX_ROWS 8192
 
-typedef struct row {
-    long long ts_ms;
-    ks_dec_t a;
-} row_t;
-
 static int failures;
-
-static ks_dec_t dec(const char *s)
-{
-    ks_dec_t d = KS_DEC_ZERO;
-    if (ks_dec_parse(s, (size_t)-1, &d) != KS_OK) {
-        fprintf(stderr, "bad decimal %s\n", s);
-        exit(2);
-    }
-    return ks_dec_normalize(d);
-}
-
-static const char *fmt(ks_dec_t d)
-{
-    static char buf[8][KS_DEC_STRLEN];
-    static int i;
-    i = (i + 1) % 8;
-    ks_dec_format(d, buf[i], sizeof(buf[i]));
-    return buf[i];
-}
-
-/* Reads column ts_col (ms) and value column val_col of a CSV with a header line. */
-static int read_csv(const char *path, int ts_col, int val_col, row_t *rows)
-{
-    FILE *f = fopen(path, "r");
-    char line[1024];
-    int n = 0;
-    if (!f) {
-        fprintf(stderr, "cannot open %s\n", path);
-        exit(2);
-    }
-    if (!fgets(line, sizeof(line), f)) {
-        fclose(f);
-        return 0;
-    }
-    while (fgets(line, sizeof(line), f) && n < MAX_ROWS) {
-        char *col[16];
-        int nc = 0;
-        line[strcspn(line, "\r\n")] = '\0';
-        for (char *p = line, *c; nc < 16; p = c + 1) {
-            col[nc++] = p;
-            if (!(c = strchr(p, ',')))
-                break;
-            *c = '\0';
-        }
-        if (nc <= ts_col || nc <= val_col)
-            continue;
-        rows[n].ts_ms = atoll(col[ts_col]);
-        rows[n].a = dec(col[val_col]);
-        n++;
-    }
-    fclose(f);
-    return n;
-}
 
 int main(int argc, char **argv)
 {
@@ -123,7 +67,7 @@ int main(int argc, char **argv)
         sqlite3_bind_text(fills, 1, strat, -1, SQLITE_STATIC);
         sqlite3_bind_text(fills, 2, symbol, -1, SQLITE_STATIC);
         while (sqlite3_step(fills) == SQLITE_ROW) {
-            ks_dec_t q = dec((const char *)sqlite3_column_text(fills, 1));
+            ks_dec_t q = csv_dec((const char *)sqlite3_column_text(fills, 1));
             if (sqlite3_column_int(fills, 0) < 0)
                 q = ks_dec_neg(q);
             ks_dec_add(qty, q, &qty);
@@ -132,9 +76,9 @@ int main(int argc, char **argv)
         }
 
         snprintf(path, sizeof(path), "%s/data/1h/%s.csv", data, venue_sym);
-        int nk = read_csv(path, 8, 4, kl); /* close_time, close */
+        int nk = csv_read_rows(path, 8, 4, kl, MAX_ROWS); /* close_time, close */
         snprintf(path, sizeof(path), "%s/data/funding/%s.csv", data, venue_sym);
-        int nf = read_csv(path, 0, 2, fr); /* timestamp, funding_rate */
+        int nf = csv_read_rows(path, 0, 2, fr, MAX_ROWS); /* timestamp, funding_rate */
 
         sqlite3_reset(pays);
         sqlite3_bind_text(pays, 1, strat, -1, SQLITE_STATIC);
@@ -159,22 +103,22 @@ int main(int argc, char **argv)
             ks_dec_add(exact_total, exact, &exact_total);
             if (sqlite3_step(pays) != SQLITE_ROW) {
                 fprintf(stderr, "%s: settlement at %lld ms (rate %s, mark %s) was not paid\n",
-                        symbol, fr[i].ts_ms, fmt(rate), fmt(mark));
+                        symbol, fr[i].ts_ms, csv_fmt(rate), csv_fmt(mark));
                 failures++;
                 continue;
             }
             got++;
             long long db_ts = sqlite3_column_int64(pays, 0);
-            ks_dec_t db_rate = dec((const char *)sqlite3_column_text(pays, 1));
-            ks_dec_t db_mark = dec((const char *)sqlite3_column_text(pays, 3));
-            ks_dec_t db_amount = dec((const char *)sqlite3_column_text(pays, 4));
+            ks_dec_t db_rate = csv_dec((const char *)sqlite3_column_text(pays, 1));
+            ks_dec_t db_mark = csv_dec((const char *)sqlite3_column_text(pays, 3));
+            ks_dec_t db_amount = csv_dec((const char *)sqlite3_column_text(pays, 4));
             if (db_ts != ts_ns || ks_dec_cmp(db_rate, rate) || ks_dec_cmp(db_mark, mark) ||
                 ks_dec_cmp(db_amount, want)) {
                 fprintf(stderr,
                         "%s @ %lld: paid %s (rate %s, mark %s, ts %lld), expected %s (rate %s, "
                         "mark %s)\n",
-                        symbol, fr[i].ts_ms, fmt(db_amount), fmt(db_rate), fmt(db_mark), db_ts,
-                        fmt(want), fmt(rate), fmt(mark));
+                        symbol, fr[i].ts_ms, csv_fmt(db_amount), csv_fmt(db_rate), csv_fmt(db_mark),
+                        db_ts, csv_fmt(want), csv_fmt(rate), csv_fmt(mark));
                 failures++;
             }
             ks_dec_add(sym_sum, db_amount, &sym_sum);
@@ -184,16 +128,16 @@ int main(int argc, char **argv)
                     (long long)sqlite3_column_int64(pays, 0));
             failures++;
         }
-        printf("%-20s qty %-6s entry %lld: %4d settlements, %4d paid, sum %s\n", symbol, fmt(qty),
-               entry_ns / 1000000LL, expected, got, fmt(sym_sum));
+        printf("%-20s qty %-6s entry %lld: %4d settlements, %4d paid, sum %s\n", symbol,
+               csv_fmt(qty), entry_ns / 1000000LL, expected, got, csv_fmt(sym_sum));
         ks_dec_add(total, sym_sum, &total);
         n_syms++;
         n_pays += got;
     }
-    printf("%d perps, %d payments, total %s (unrounded %s)\n", n_syms, n_pays, fmt(total),
-           fmt(exact_total));
-    if (argc > 4 && ks_dec_cmp(dec(argv[4]), total) != 0) {
-        fprintf(stderr, "summary funding %s != sum of payments %s\n", argv[4], fmt(total));
+    printf("%d perps, %d payments, total %s (unrounded %s)\n", n_syms, n_pays, csv_fmt(total),
+           csv_fmt(exact_total));
+    if (argc > 4 && ks_dec_cmp(csv_dec(argv[4]), total) != 0) {
+        fprintf(stderr, "summary funding %s != sum of payments %s\n", argv[4], csv_fmt(total));
         failures++;
     }
     if (!n_syms || !n_pays) {

@@ -16,6 +16,8 @@
  * Exit 0 when everything matches. */
 #include <kestrel/kestrel.h>
 
+#include "../common/csv_rows.h"
+
 #include <math.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -24,11 +26,6 @@
 
 #define MAX_ROWS 16384
 
-typedef struct row {
-    long long ts_ms;
-    ks_dec_t a;
-} row_t;
-
 typedef struct fill {
     long long ts_ns;
     ks_dec_t q; /* signed */
@@ -36,67 +33,14 @@ typedef struct fill {
 
 static int failures;
 
-static ks_dec_t dec(const char *s)
-{
-    ks_dec_t d = KS_DEC_ZERO;
-    if (ks_dec_parse(s, (size_t)-1, &d) != KS_OK) {
-        fprintf(stderr, "bad decimal %s\n", s);
-        exit(2);
-    }
-    return ks_dec_normalize(d);
-}
-
-static const char *fmt(ks_dec_t d)
-{
-    static char buf[8][KS_DEC_STRLEN];
-    static int i;
-    i = (i + 1) % 8;
-    ks_dec_format(d, buf[i], sizeof(buf[i]));
-    return buf[i];
-}
-
 static ks_dec_t add(ks_dec_t a, ks_dec_t b)
 {
     ks_dec_t r;
     if (ks_dec_add(a, b, &r) != KS_OK) {
-        fprintf(stderr, "decimal overflow adding %s + %s\n", fmt(a), fmt(b));
+        fprintf(stderr, "decimal overflow adding %s + %s\n", csv_fmt(a), csv_fmt(b));
         exit(2);
     }
     return r;
-}
-
-/* Reads column ts_col (ms) and value column val_col of a CSV with a header line. */
-static int read_csv(const char *path, int ts_col, int val_col, row_t *rows)
-{
-    FILE *f = fopen(path, "r");
-    char line[1024];
-    int n = 0;
-    if (!f) {
-        fprintf(stderr, "cannot open %s\n", path);
-        exit(2);
-    }
-    if (!fgets(line, sizeof(line), f)) {
-        fclose(f);
-        return 0;
-    }
-    while (fgets(line, sizeof(line), f) && n < MAX_ROWS) {
-        char *col[16];
-        int nc = 0;
-        line[strcspn(line, "\r\n")] = '\0';
-        for (char *p = line, *c; nc < 16; p = c + 1) {
-            col[nc++] = p;
-            if (!(c = strchr(p, ',')))
-                break;
-            *c = '\0';
-        }
-        if (nc <= ts_col || nc <= val_col)
-            continue;
-        rows[n].ts_ms = atoll(col[ts_col]);
-        rows[n].a = dec(col[val_col]);
-        n++;
-    }
-    fclose(f);
-    return n;
 }
 
 int main(int argc, char **argv)
@@ -106,7 +50,7 @@ int main(int argc, char **argv)
         return 2;
     }
     const char *db_path = argv[1], *data = argv[2], *strat = argv[3];
-    ks_dec_t summary = dec(argv[4]);
+    ks_dec_t summary = csv_dec(argv[4]);
     sqlite3 *db;
     if (sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
         fprintf(stderr, "%s: %s\n", db_path, sqlite3_errmsg(db));
@@ -150,7 +94,7 @@ int main(int argc, char **argv)
                 if (!fl)
                     return 2;
             }
-            ks_dec_t q = dec((const char *)sqlite3_column_text(fills, 1));
+            ks_dec_t q = csv_dec((const char *)sqlite3_column_text(fills, 1));
             if (sqlite3_column_int(fills, 0) < 0)
                 q = ks_dec_neg(q);
             fl[nfl].q = q;
@@ -160,9 +104,9 @@ int main(int argc, char **argv)
         n_fills += nfl;
 
         snprintf(path, sizeof(path), "%s/data/1h/%s.csv", data, venue_sym);
-        int nk = read_csv(path, 8, 4, kl); /* close_time, close */
+        int nk = csv_read_rows(path, 8, 4, kl, MAX_ROWS); /* close_time, close */
         snprintf(path, sizeof(path), "%s/data/funding/%s.csv", data, venue_sym);
-        int nf = read_csv(path, 0, 2, fr); /* timestamp, funding_rate */
+        int nf = csv_read_rows(path, 0, 2, fr, MAX_ROWS); /* timestamp, funding_rate */
 
         sqlite3_reset(pays);
         sqlite3_bind_text(pays, 1, strat, -1, SQLITE_STATIC);
@@ -187,7 +131,7 @@ int main(int argc, char **argv)
                 k++;
             if (!nk || kl[k].ts_ms * 1000000LL > ts_ns) {
                 fprintf(stderr, "%s: held %s at %lld ms before any candle closed\n", symbol,
-                        fmt(pos), fr[i].ts_ms);
+                        csv_fmt(pos), fr[i].ts_ms);
                 failures++;
                 continue;
             }
@@ -208,22 +152,23 @@ int main(int argc, char **argv)
                 fprintf(stderr,
                         "%s: settlement at %lld ms (qty %s, rate %s, mark %s) was not "
                         "paid\n",
-                        symbol, fr[i].ts_ms, fmt(pos), fmt(rate), fmt(mark));
+                        symbol, fr[i].ts_ms, csv_fmt(pos), csv_fmt(rate), csv_fmt(mark));
                 failures++;
                 continue;
             }
             long long db_ts = sqlite3_column_int64(pays, 0);
-            ks_dec_t db_rate = dec((const char *)sqlite3_column_text(pays, 1));
-            ks_dec_t db_qty = dec((const char *)sqlite3_column_text(pays, 2));
-            ks_dec_t db_mark = dec((const char *)sqlite3_column_text(pays, 3));
-            ks_dec_t db_amount = dec((const char *)sqlite3_column_text(pays, 4));
+            ks_dec_t db_rate = csv_dec((const char *)sqlite3_column_text(pays, 1));
+            ks_dec_t db_qty = csv_dec((const char *)sqlite3_column_text(pays, 2));
+            ks_dec_t db_mark = csv_dec((const char *)sqlite3_column_text(pays, 3));
+            ks_dec_t db_amount = csv_dec((const char *)sqlite3_column_text(pays, 4));
             if (db_ts != ts_ns || ks_dec_cmp(db_rate, rate) || ks_dec_cmp(db_mark, mark) ||
                 ks_dec_cmp(db_qty, pos) || ks_dec_cmp(db_amount, want)) {
                 fprintf(stderr,
                         "%s @ %lld: paid %s (qty %s, rate %s, mark %s, ts %lld), expected %s "
                         "(qty %s, rate %s, mark %s)\n",
-                        symbol, fr[i].ts_ms, fmt(db_amount), fmt(db_qty), fmt(db_rate),
-                        fmt(db_mark), db_ts, fmt(want), fmt(pos), fmt(rate), fmt(mark));
+                        symbol, fr[i].ts_ms, csv_fmt(db_amount), csv_fmt(db_qty), csv_fmt(db_rate),
+                        csv_fmt(db_mark), db_ts, csv_fmt(want), csv_fmt(pos), csv_fmt(rate),
+                        csv_fmt(mark));
                 failures++;
             }
         }
@@ -233,7 +178,7 @@ int main(int argc, char **argv)
             failures++;
         }
         printf("%-20s %4d fills, held at %4d settlements, funding %s\n", symbol, nfl, held,
-               fmt(ks_dec_normalize(sym_sum)));
+               csv_fmt(ks_dec_normalize(sym_sum)));
         total = add(total, sym_sum);
         n_syms++;
         n_pays += expected;
@@ -245,9 +190,9 @@ int main(int argc, char **argv)
     double rel = fabs(ks_dec_to_double(diff)) / fmax(fabs(ks_dec_to_double(total)), 1e-300);
     printf("%d perps, %d fills, %d settlements with a position: recomputed funding %s "
            "(unrounded %.8Lf); summary.json %s; relative difference %.3g\n",
-           n_syms, n_fills, n_pays, fmt(total), exact_total, fmt(summary), rel);
+           n_syms, n_fills, n_pays, csv_fmt(total), exact_total, csv_fmt(summary), rel);
     if (!(rel <= 1e-9)) {
-        fprintf(stderr, "summary funding %s != recomputed %s\n", fmt(summary), fmt(total));
+        fprintf(stderr, "summary funding %s != recomputed %s\n", csv_fmt(summary), csv_fmt(total));
         failures++;
     }
     if (!n_syms || !n_pays) {
