@@ -872,8 +872,8 @@ static void start_time_sync(ks_bybit_t *bb)
 int ks_bybit_rest_instruments(ks_bybit_t *bb, int cat, const char *cursor)
 {
     char q[96];
-    snprintf(q, sizeof(q), "category=%s&limit=%s", ks_bybit_cat_name(cat),
-             cat == KS_BYBIT_LINEAR ? "1000" : "1000");
+    /* 1000: the most instruments-info returns per page */
+    snprintf(q, sizeof(q), "category=%s&limit=1000", ks_bybit_cat_name(cat));
     if (!cursor) {
         for (uint32_t i = 0; i < bb->n_insts; i++)
             if (bb->insts[i]->cat == cat)
