@@ -1731,6 +1731,30 @@ int ks_engine_cancel_all(ks_engine_t *eng, int strat, const char *reason)
     return c.n;
 }
 
+/* Sends one reduce-only (perps) market IOC order for account s taking qty (signed, as
+ * held) off instrument i. Reducing bypasses the entry checks (risk) but still goes through
+ * write-ahead. Returns 1 when sent. */
+static int close_qty(ks_engine_t *eng, int s, int32_t i, ks_dec_t qty, const char *reason)
+{
+    const ks_inst_rec_t *r = ks_market_inst(&eng->market, i);
+    ks_order_intent_t in;
+    char err[KS_REASON_LEN];
+    KS_INIT(&in);
+    in.strategy = s >= 0 ? ks_strategy_name(eng->strats[s]) : "host";
+    in.inst = i;
+    in.side = ks_dec_sign(qty) > 0 ? KS_SIDE_SELL : KS_SIDE_BUY;
+    in.type = KS_ORD_MARKET;
+    in.tif = KS_TIF_IOC;
+    in.reduce_only = r->spec.kind == KS_KIND_PERP;
+    in.qty = ks_dec_abs(qty);
+    if (ks_dec_is_zero(in.qty))
+        return 0;
+    if (ks_engine_send(eng, s, &in, KS_SEND_CLOSING, NULL, err, sizeof(err)) == KS_OK)
+        return 1;
+    ks_log_error("engine", "reducing %s failed: %s", r->symbol, err);
+    return 0;
+}
+
 /* Reduces positions in scope (strat -2: every account incl. the host's; inst -1: every
  * instrument) by fraction (1: close) with reduce-only market orders. */
 static int reduce_scope(ks_engine_t *eng, int strat, int32_t inst, ks_dec_t fraction,
@@ -1742,27 +1766,11 @@ static int reduce_scope(ks_engine_t *eng, int strat, int32_t inst, ks_dec_t frac
         for (int32_t i = 0; i < eng->market.n; i++) {
             if (inst >= 0 && i != inst)
                 continue;
-            const ks_pos_t *p = ks_oms_position(&eng->oms, s, i);
-            if (ks_dec_is_zero(p->qty))
+            ks_dec_t q = ks_oms_position(&eng->oms, s, i)->qty;
+            if (ks_dec_is_zero(q) ||
+                (!all && ks_dec_mul_round(q, fraction, 12, KS_ROUND_TRUNC, &q) != KS_OK))
                 continue;
-            const ks_inst_rec_t *r = ks_market_inst(&eng->market, i);
-            ks_order_intent_t in;
-            KS_INIT(&in);
-            in.strategy = s >= 0 ? ks_strategy_name(eng->strats[s]) : "host";
-            in.inst = i;
-            in.side = ks_dec_sign(p->qty) > 0 ? KS_SIDE_SELL : KS_SIDE_BUY;
-            in.type = KS_ORD_MARKET;
-            in.tif = KS_TIF_IOC;
-            in.reduce_only = r->spec.kind == KS_KIND_PERP;
-            in.qty = ks_dec_abs(p->qty);
-            if (!all && ks_dec_mul_round(in.qty, fraction, 12, KS_ROUND_FLOOR, &in.qty) != KS_OK)
-                continue;
-            char err[KS_REASON_LEN];
-            /* Reducing bypasses the entry checks (risk) but still goes through write-ahead. */
-            if (ks_engine_send(eng, s, &in, KS_SEND_CLOSING, NULL, err, sizeof(err)) == KS_OK)
-                sent++;
-            else
-                ks_log_error("engine", "reducing %s failed: %s", r->symbol, err);
+            sent += close_qty(eng, s, i, q, reason);
         }
     }
     if (sent)
@@ -2594,14 +2602,59 @@ static void records_free(ks_engine_t *eng)
 
 /* ---- the kill switch -------------------------------------------------------------------- */
 
+/* Flat at the venue (the net of every live account per instrument) and in every paper
+ * account (paper positions never offset venue ones). */
 static bool everything_flat(ks_engine_t *eng)
 {
     if (eng->oms.n_open)
         return false;
-    for (int32_t i = 0; i < eng->market.n; i++)
-        if (!ks_dec_is_zero(ks_oms_total_position(&eng->oms, i)))
+    for (int32_t i = 0; i < eng->market.n; i++) {
+        if (!ks_dec_is_zero(ks_oms_venue_position(&eng->oms, i)))
             return false;
+        for (int s = 0; s < eng->n_strats; s++)
+            if (strat_is_paper(eng, s) && !ks_dec_is_zero(ks_oms_position(&eng->oms, s, i)->qty))
+                return false;
+    }
     return true;
+}
+
+/* Flattens everything for the kill switch. Each holder closes its own position, except
+ * where live accounts hold one instrument on both sides: the venue holds only their net,
+ * and a reduce-only close of one holder can exceed or oppose it and be refused over and
+ * over. There the net is closed in one order booked to the host account. */
+static int kill_flatten(ks_engine_t *eng, const char *reason)
+{
+    int sent = 0;
+    for (int32_t i = 0; i < eng->market.n; i++) {
+        bool longs = false, shorts = false;
+        for (int s = -1; s < eng->n_strats; s++) {
+            int sign = ks_dec_sign(ks_oms_position(&eng->oms, s, i)->qty);
+            if (!sign)
+                continue;
+            if (strat_is_paper(eng, s))
+                sent += reduce_scope(eng, s, i, KS_DEC(1, 0), reason);
+            else if (sign > 0)
+                longs = true;
+            else
+                shorts = true;
+        }
+        if (!(longs && shorts)) {
+            for (int s = -1; s < eng->n_strats; s++)
+                if (!strat_is_paper(eng, s) &&
+                    !ks_dec_is_zero(ks_oms_position(&eng->oms, s, i)->qty))
+                    sent += reduce_scope(eng, s, i, KS_DEC(1, 0), reason);
+            continue;
+        }
+        ks_dec_t net = ks_oms_venue_position(&eng->oms, i);
+        if (ks_dec_is_zero(net))
+            continue;
+        ks_log_warn("engine",
+                    "%s is held long and short by different strategies: closing the "
+                    "net at the venue for the host account",
+                    ks_market_inst(&eng->market, i)->symbol);
+        sent += close_qty(eng, -1, i, net, reason);
+    }
+    return sent;
 }
 
 static void kill_check(ks_loop_t *loop, void *ud)
@@ -2633,7 +2686,7 @@ static void kill_check(ks_loop_t *loop, void *ud)
     /* IOC closes can fill partly: when nothing is in flight any more, close the rest. */
     if (!eng->oms.n_open) {
         cancel_scope(eng, -2, -1, eng->kill_reason);
-        reduce_scope(eng, -2, -1, KS_DEC(1, 0), eng->kill_reason);
+        kill_flatten(eng, eng->kill_reason);
     }
 }
 
@@ -2656,7 +2709,7 @@ void ks_engine_kill(ks_engine_t *eng, const char *reason)
         if (ks_strategy_enabled(eng->strats[i]))
             ks_strategy_stop(eng->strats[i]); /* on_stop; no new timers */
     cancel_scope(eng, -2, -1, reason);
-    reduce_scope(eng, -2, -1, KS_DEC(1, 0), reason);
+    kill_flatten(eng, reason);
     if (eng->store)
         ks_store_flush(eng->store);
     int64_t t = eng->cfg->kill_timeout_ms > 0 ? eng->cfg->kill_timeout_ms : 30000;

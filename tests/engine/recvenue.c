@@ -20,7 +20,8 @@ typedef struct rv {
     const ks_host_api_t *api;
     ks_host_t *host;
     FILE *log;
-    bool fill, reject_spot, partial_spot;
+    bool fill, reject_spot, partial_spot, ro_net;
+    ks_dec_t perp_net;  /* net perp position from the fills, for "reduce_only_net" */
     int firehose;       /* BBO events per millisecond, numbered in bid_qty */
     int force_perp_buy; /* "force_perp_buy": N -- a forced buy of N perp at 5 s */
     int hang_after_s;   /* "hang_after_s": N -- the plugin blocks the loop for good */
@@ -70,6 +71,7 @@ static int rv_open(const ks_host_api_t *api, ks_host_t *host, const char *venue,
     v->fill = strstr(cfg, "\"fill\":true") != NULL;
     v->reject_spot = strstr(cfg, "\"reject_spot\":true") != NULL;
     v->partial_spot = strstr(cfg, "\"partial_spot\":true") != NULL;
+    v->ro_net = strstr(cfg, "\"reduce_only_net\":true") != NULL;
     v->reject_spot_after = -1;
     cfg_text(cfg, "\"spot_balance\":\"", v->spot_balance, sizeof(v->spot_balance));
     cfg_text(cfg, "\"trade_prefix\":\"", v->trade_prefix, sizeof(v->trade_prefix));
@@ -271,6 +273,21 @@ static int rv_place(void *self, const ks_order_cmd_t *c)
         return KS_OK;
     }
     bool spot = c->inst == v->spot;
+    if (v->ro_net && c->inst == v->inst && c->reduce_only) {
+        int ns = ks_dec_sign(v->perp_net);
+        if (!ns || (c->side == KS_SIDE_SELL) != (ns > 0) ||
+            ks_dec_cmp(c->qty, ks_dec_abs(v->perp_net)) > 0) {
+            ks_order_update_t u;
+            KS_EVENT_INIT(&u, KS_EV_ORDER);
+            u.hdr.inst = c->inst;
+            ks_strlcpy(u.cloid, c->cloid, sizeof(u.cloid));
+            u.status = KS_OS_REJECTED;
+            u.reject = KS_REJ_REDUCE_ONLY;
+            ks_strlcpy(u.reason, "reduce-only would not reduce the position", sizeof(u.reason));
+            v->api->emit(v->host, &u.hdr);
+            return KS_OK;
+        }
+    }
     if (spot &&
         (v->reject_spot || (v->reject_spot_after >= 0 && v->spot_orders >= v->reject_spot_after))) {
         v->spot_orders++;
@@ -315,6 +332,8 @@ static int rv_place(void *self, const ks_order_cmd_t *c)
         ks_strlcpy(f.fee_asset, "TST", sizeof(f.fee_asset));
     }
     v->api->emit(v->host, &f.hdr);
+    if (c->inst == v->inst)
+        ks_dec_add(v->perp_net, c->side == KS_SIDE_BUY ? q : ks_dec_neg(q), &v->perp_net);
     order_event(v, c->inst, c->cloid, ks_dec_cmp(q, c->qty) == 0 ? KS_OS_FILLED : KS_OS_CANCELED,
                 c->side, c->qty, q);
     return KS_OK;

@@ -606,6 +606,63 @@ static void a_spot_fee_in_the_coin_shrinks_the_leg_and_the_hedge_matches_it(void
     finish(&f);
 }
 
+/* Two strategies hold one perp on both sides (a +2, b -1): the venue holds their net +1.
+ * Closing each on its own with reduce-only orders is refused by the venue (a's sell of 2
+ * exceeds it, b's buy would increase it), forever; the kill switch closes the net instead. */
+static void the_kill_switch_closes_the_net_when_strategies_hold_both_sides(void **state)
+{
+    fx_t f;
+    char path[256], json[4096], err[1024], state_dir[128];
+    real_clock = false;
+    strcpy(f.dir, "/tmp/ks_eng_XXXXXX");
+    assert_non_null(mkdtemp(f.dir));
+    snprintf(f.log, sizeof(f.log), "%s/venue.log", f.dir);
+    snprintf(path, sizeof(path), "%s/s.lua", f.dir);
+    write_file(path, "local S = {}\n"
+                     "S.params = {side = 'buy', qty = 1}\n"
+                     "function S.on_start(ctx)\n"
+                     "  assert(ctx.order{symbol='TST/USDT:USDT', side=ctx.params.side,"
+                     " qty=ctx.params.qty})\n"
+                     "end\n"
+                     "return S\n");
+    snprintf(json, sizeof(json),
+             "{\"plugin_path\": [\"%s\"], \"state_dir\": \"%s/state\","
+             " \"venues\": {\"v\": {\"plugin\": \"recvenue\", \"config\": {\"log\":\"%s\","
+             " \"fill\":true, \"reduce_only_net\":true}}},"
+             " \"safety\": {\"kill_timeout_s\": 5},"
+             " \"strategies\": {"
+             "  \"a\": {\"file\": \"s.lua\", \"venue\": \"v\", \"symbols\": [\"TST/USDT:USDT\"],"
+             "         \"capital\": \"1000000\", \"params\": {\"side\": \"buy\", \"qty\": 2}},"
+             "  \"b\": {\"file\": \"s.lua\", \"venue\": \"v\", \"symbols\": [\"TST/USDT:USDT\"],"
+             "         \"capital\": \"1000000\", \"params\": {\"side\": \"sell\", \"qty\": 1}}}}",
+             KS_TEST_PLUGIN_DIR, f.dir, f.log);
+    f.cfg = ks_config_parse(json, f.dir, err, sizeof(err));
+    if (!f.cfg)
+        fail_msg("config: %s", err);
+    snprintf(state_dir, sizeof(state_dir), "%s/state", f.dir);
+    ks_engine_opts_t o = {.cfg = f.cfg,
+                          .state_dir = state_dir,
+                          .backtest = true,
+                          .start_wall_ns = f.cfg->backtest_start_ns};
+    f.eng = ks_engine_new(&o, err, sizeof(err));
+    if (!f.eng)
+        fail_msg("engine: %s", err);
+    if (ks_engine_start(f.eng, err, sizeof(err)) != 0)
+        fail_msg("start: %s", err);
+    assert_int_equal(ks_engine_run(f.eng, 1000000000LL), 0);
+    assert_pos(&f, "TST/USDT:USDT", "1");
+    ks_engine_kill(f.eng, "test");
+    /* 3: everything flat (4 would be the timeout with positions left) */
+    assert_int_equal(ks_engine_run(f.eng, 20LL * 1000000000), 3);
+    assert_pos(&f, "TST/USDT:USDT", "0");
+    static rec_t r[8];
+    int n = read_log(f.log, r, 8);
+    assert_int_equal(n, 3); /* a's buy, b's sell, the host's reduce-only sell of the net */
+    assert_int_equal(r[2].reduce, 1);
+    assert_non_null(strstr(r[2].cloid, "host"));
+    finish(&f);
+}
+
 static void a_forced_liquidation_of_one_leg_closes_the_other(void **state)
 {
     fx_t f;
@@ -681,6 +738,7 @@ int main(void)
         cmocka_unit_test(a_successful_close_leaves_both_legs_flat),
         cmocka_unit_test(a_spot_fee_in_the_coin_shrinks_the_leg_and_the_hedge_matches_it),
         cmocka_unit_test(a_forced_liquidation_of_one_leg_closes_the_other),
+        cmocka_unit_test(the_kill_switch_closes_the_net_when_strategies_hold_both_sides),
         cmocka_unit_test(paper_mode_fills_against_quotes_and_never_reaches_the_venue),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
