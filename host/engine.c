@@ -832,10 +832,11 @@ static void dispatch(ks_engine_t *eng, ks_event_t *ev)
     case KS_EV_ORDER: {
         ks_order_update_t *u = (ks_order_update_t *)ev;
         bool changed;
-        /* Reconciliation decides about orders only the venue lists itself. */
-        if (!eng->recon_active)
-            ks_engine_order(eng, u->cloid);
         ks_order_t *o = ks_oms_on_order(&eng->oms, u, w, &changed);
+        /* Retired long ago: loaded back from the store and applied (reconciliation
+         * decides itself about orders only the venue lists). */
+        if (!o && !eng->recon_active && ks_engine_order(eng, u->cloid))
+            o = ks_oms_on_order(&eng->oms, u, w, &changed);
         if (eng->recon_active && (ev->flags & KS_EVF_SNAPSHOT))
             recon_order(eng, u, o);
         if (!o) {
@@ -864,8 +865,9 @@ static void dispatch(ks_engine_t *eng, ks_event_t *ev)
             forced_fill(eng, f, vname, w);
             return;
         }
-        ks_engine_order(eng, f->cloid); /* retired long ago: loaded back */
         ks_order_t *o = ks_oms_on_fill(&eng->oms, f, vname, w, &dup);
+        if (!o && ks_engine_order(eng, f->cloid)) /* retired long ago: loaded back */
+            o = ks_oms_on_fill(&eng->oms, f, vname, w, &dup);
         if (!o) {
             ks_log_warn("engine", "fill for unknown client id %s on %s", f->cloid, vname);
             return;
