@@ -86,43 +86,6 @@ static void put_levels(FILE *f, const char *key, const ks_level_t *lv, uint32_t 
     fputc(']', f);
 }
 
-static const char *type_name(int type)
-{
-    switch ((ks_event_type_t)type) {
-    case KS_EV_BBO:
-        return "bbo";
-    case KS_EV_BOOK:
-        return "book";
-    case KS_EV_TRADE:
-        return "trade";
-    case KS_EV_TICKER:
-        return "ticker";
-    case KS_EV_ORACLE:
-        return "oracle";
-    case KS_EV_LIQUIDATION:
-        return "liquidation";
-    case KS_EV_ORDER:
-        return "order";
-    case KS_EV_FILL:
-        return "fill";
-    case KS_EV_POSITION:
-        return "position";
-    case KS_EV_BALANCE:
-        return "balance";
-    case KS_EV_FUNDING:
-        return "funding";
-    case KS_EV_CONN:
-        return "conn";
-    case KS_EV_INSTRUMENT:
-        return "instrument";
-    case KS_EV_SYNC_DONE:
-        return "sync_done";
-    case KS_EV_TRANSFER:
-        return "transfer";
-    }
-    return "unknown";
-}
-
 static const char *conn_state_name(int s)
 {
     switch ((ks_conn_state_t)s) {
@@ -166,7 +129,7 @@ static void print_event(decode_host_t *d, const ks_event_t *ev)
 {
     FILE *f = d->out;
     const ks_inst_rec_t *r = ev->inst >= 0 ? ks_market_inst(&d->market, ev->inst) : NULL;
-    fprintf(f, "{\"type\":\"%s\"", type_name(ev->type));
+    fprintf(f, "{\"type\":\"%s\"", ks_event_type_name(ev->type));
     put_key_str(f, "venue", d->venue);
     if (r)
         put_key_str(f, "symbol", r->symbol);
