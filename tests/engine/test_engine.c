@@ -39,30 +39,24 @@ static const char *mode = "live";
 /* Real clock (kestrel run): startup reconciliation runs; a backtest skips it. */
 static bool real_clock = false;
 
-static void start_in(fx_t *f, bool fresh, const char *venue_cfg, const char *rate_limit,
-                     const char *lua)
+/* A new temporary directory for f, with the strategy file s.lua in it. */
+static void make_dir(fx_t *f, const char *lua)
 {
-    char path[256], json[4096], err[1024];
-    if (fresh) {
-        strcpy(f->dir, "/tmp/ks_eng_XXXXXX");
-        assert_non_null(mkdtemp(f->dir));
-    }
-    snprintf(f->log, sizeof(f->log), "%s/venue.log", f->dir);
+    char path[256];
+    strcpy(f->dir, "/tmp/ks_eng_XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
     snprintf(path, sizeof(path), "%s/s.lua", f->dir);
     write_file(path, lua);
-    snprintf(
-        json, sizeof(json),
-        "{\"plugin_path\": [\"%s\"], \"state_dir\": \"%s/state\","
-        " \"venues\": {\"v\": {\"plugin\": \"recvenue\", \"config\": {\"log\":\"%s\"%s%s}%s%s}},"
-        " \"strategies\": {\"s\": {\"file\": \"s.lua\", \"venue\": \"v\","
-        " \"symbols\": [\"TST/USDT:USDT\", \"TST/USDT\"], \"capital\": \"1000000\","
-        " \"mode\": \"%s\"}}}",
-        KS_TEST_PLUGIN_DIR, f->dir, f->log, venue_cfg[0] ? "," : "", venue_cfg,
-        rate_limit[0] ? ", \"rate_limit\": " : "", rate_limit, mode);
+}
+
+/* Parses the config text (relative paths against f->dir), builds and starts the engine:
+ * a backtest unless real_clock. */
+static void boot(fx_t *f, const char *json)
+{
+    char err[1024], state[128];
     f->cfg = ks_config_parse(json, f->dir, err, sizeof(err));
     if (!f->cfg)
         fail_msg("config: %s", err);
-    char state[128];
     snprintf(state, sizeof(state), "%s/state", f->dir);
     ks_engine_opts_t o = {.cfg = f->cfg,
                           .state_dir = state,
@@ -73,6 +67,29 @@ static void start_in(fx_t *f, bool fresh, const char *venue_cfg, const char *rat
         fail_msg("engine: %s", err);
     if (ks_engine_start(f->eng, err, sizeof(err)) != 0)
         fail_msg("start: %s", err);
+}
+
+static void start_in(fx_t *f, bool fresh, const char *venue_cfg, const char *rate_limit,
+                     const char *lua)
+{
+    char path[256], json[4096];
+    if (fresh) {
+        make_dir(f, lua);
+    } else {
+        snprintf(path, sizeof(path), "%s/s.lua", f->dir);
+        write_file(path, lua);
+    }
+    snprintf(f->log, sizeof(f->log), "%s/venue.log", f->dir);
+    snprintf(
+        json, sizeof(json),
+        "{\"plugin_path\": [\"%s\"], \"state_dir\": \"%s/state\","
+        " \"venues\": {\"v\": {\"plugin\": \"recvenue\", \"config\": {\"log\":\"%s\"%s%s}%s%s}},"
+        " \"strategies\": {\"s\": {\"file\": \"s.lua\", \"venue\": \"v\","
+        " \"symbols\": [\"TST/USDT:USDT\", \"TST/USDT\"], \"capital\": \"1000000\","
+        " \"mode\": \"%s\"}}}",
+        KS_TEST_PLUGIN_DIR, f->dir, f->log, venue_cfg[0] ? "," : "", venue_cfg,
+        rate_limit[0] ? ", \"rate_limit\": " : "", rate_limit, mode);
+    boot(f, json);
 }
 
 static void start(fx_t *f, const char *venue_cfg, const char *rate_limit, const char *lua)
@@ -232,12 +249,10 @@ static const char *shared_lua =
 static void a_shared_window_limits_venues_together_and_keeps_priority_across_them(void **state)
 {
     fx_t f;
-    char path[256], json[4096], err[1024], state_dir[128];
-    strcpy(f.dir, "/tmp/ks_eng_XXXXXX");
-    assert_non_null(mkdtemp(f.dir));
+    char json[4096];
+    real_clock = false;
+    make_dir(&f, shared_lua);
     snprintf(f.log, sizeof(f.log), "%s/venues.log", f.dir);
-    snprintf(path, sizeof(path), "%s/s.lua", f.dir);
-    write_file(path, shared_lua);
     snprintf(json, sizeof(json),
              "{\"plugin_path\": [\"%s\"], \"state_dir\": \"%s/state\","
              " \"rate_limit_groups\": {\"acct\": {\"requests\": 10, \"per_s\": 1}},"
@@ -252,19 +267,7 @@ static void a_shared_window_limits_venues_together_and_keeps_priority_across_the
              "  \"b\": {\"file\": \"s.lua\", \"venue\": \"v2\", \"symbols\": [\"TST/USDT:USDT\"],"
              "         \"capital\": \"1000000\", \"params\": {\"reduce\": true}}}}",
              KS_TEST_PLUGIN_DIR, f.dir, f.log, f.log);
-    f.cfg = ks_config_parse(json, f.dir, err, sizeof(err));
-    if (!f.cfg)
-        fail_msg("config: %s", err);
-    snprintf(state_dir, sizeof(state_dir), "%s/state", f.dir);
-    ks_engine_opts_t o = {.cfg = f.cfg,
-                          .state_dir = state_dir,
-                          .backtest = true,
-                          .start_wall_ns = f.cfg->backtest_start_ns};
-    f.eng = ks_engine_new(&o, err, sizeof(err));
-    if (!f.eng)
-        fail_msg("engine: %s", err);
-    if (ks_engine_start(f.eng, err, sizeof(err)) != 0)
-        fail_msg("start: %s", err);
+    boot(&f, json);
     assert_int_equal(ks_engine_run(f.eng, 60LL * 1000000000), 0);
 
     /* One log in send order; strategy a trades on v1, b on v2. */
@@ -612,19 +615,16 @@ static void a_spot_fee_in_the_coin_shrinks_the_leg_and_the_hedge_matches_it(void
 static void the_kill_switch_closes_the_net_when_strategies_hold_both_sides(void **state)
 {
     fx_t f;
-    char path[256], json[4096], err[1024], state_dir[128];
+    char json[4096];
     real_clock = false;
-    strcpy(f.dir, "/tmp/ks_eng_XXXXXX");
-    assert_non_null(mkdtemp(f.dir));
+    make_dir(&f, "local S = {}\n"
+                 "S.params = {side = 'buy', qty = 1}\n"
+                 "function S.on_start(ctx)\n"
+                 "  assert(ctx.order{symbol='TST/USDT:USDT', side=ctx.params.side,"
+                 " qty=ctx.params.qty})\n"
+                 "end\n"
+                 "return S\n");
     snprintf(f.log, sizeof(f.log), "%s/venue.log", f.dir);
-    snprintf(path, sizeof(path), "%s/s.lua", f.dir);
-    write_file(path, "local S = {}\n"
-                     "S.params = {side = 'buy', qty = 1}\n"
-                     "function S.on_start(ctx)\n"
-                     "  assert(ctx.order{symbol='TST/USDT:USDT', side=ctx.params.side,"
-                     " qty=ctx.params.qty})\n"
-                     "end\n"
-                     "return S\n");
     snprintf(json, sizeof(json),
              "{\"plugin_path\": [\"%s\"], \"state_dir\": \"%s/state\","
              " \"venues\": {\"v\": {\"plugin\": \"recvenue\", \"config\": {\"log\":\"%s\","
@@ -636,19 +636,7 @@ static void the_kill_switch_closes_the_net_when_strategies_hold_both_sides(void 
              "  \"b\": {\"file\": \"s.lua\", \"venue\": \"v\", \"symbols\": [\"TST/USDT:USDT\"],"
              "         \"capital\": \"1000000\", \"params\": {\"side\": \"sell\", \"qty\": 1}}}}",
              KS_TEST_PLUGIN_DIR, f.dir, f.log);
-    f.cfg = ks_config_parse(json, f.dir, err, sizeof(err));
-    if (!f.cfg)
-        fail_msg("config: %s", err);
-    snprintf(state_dir, sizeof(state_dir), "%s/state", f.dir);
-    ks_engine_opts_t o = {.cfg = f.cfg,
-                          .state_dir = state_dir,
-                          .backtest = true,
-                          .start_wall_ns = f.cfg->backtest_start_ns};
-    f.eng = ks_engine_new(&o, err, sizeof(err));
-    if (!f.eng)
-        fail_msg("engine: %s", err);
-    if (ks_engine_start(f.eng, err, sizeof(err)) != 0)
-        fail_msg("start: %s", err);
+    boot(&f, json);
     assert_int_equal(ks_engine_run(f.eng, 1000000000LL), 0);
     assert_pos(&f, "TST/USDT:USDT", "1");
     ks_engine_kill(f.eng, "test");
